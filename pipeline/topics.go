@@ -1,0 +1,128 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Topics holds the names of cleanframe's topics.
+type Topics struct {
+	Noisy      string // images to clean, keyed by image id
+	Denoised   string // cleaned images (PNG), keyed by the same id
+	Clean      string // clean training samples, keyed by sample id
+	Models     string // model records, compacted, one partition
+	Deadletter string // rejected records with their reason
+}
+
+// TopicsFor returns the topic names under prefix; an empty prefix gives the
+// plain names of DESIGN.md, and "run7" gives "run7.images.noisy" and so on.
+func TopicsFor(prefix string) Topics {
+	p := prefix
+	if p != "" {
+		p += "."
+	}
+	return Topics{
+		Noisy:      p + "images.noisy",
+		Denoised:   p + "images.denoised",
+		Clean:      p + "images.clean",
+		Models:     p + "models",
+		Deadletter: p + "deadletter",
+	}
+}
+
+// All returns every topic name.
+func (t Topics) All() []string {
+	return []string{t.Noisy, t.Denoised, t.Clean, t.Models, t.Deadletter}
+}
+
+// TopicConfigs returns the topic configs EnsureTopics sets on topic: every
+// topic gets max.message.bytes from cfg, the models topic also
+// cleanup.policy=compact.
+func TopicConfigs(cfg *Config, topic string) map[string]string {
+	m := map[string]string{"max.message.bytes": strconv.Itoa(cfg.MaxBytes())}
+	if topic == cfg.Topics().Models {
+		m["cleanup.policy"] = "compact"
+	}
+	return m
+}
+
+// EnsureTopics creates cfg's topics with their configs and partition counts;
+// a topic that exists already is left as it is. The models topic has one
+// partition so that a model's chunks and its manifest stay in order.
+func EnsureTopics(ctx context.Context, cfg *Config) error {
+	ts := cfg.Topics()
+	req := &kafka.CreateTopicsRequest{}
+	for _, name := range ts.All() {
+		tc := kafka.TopicConfig{
+			Topic:             name,
+			NumPartitions:     cfg.partitions(),
+			ReplicationFactor: cfg.replicationFactor(),
+		}
+		if name == ts.Models {
+			tc.NumPartitions = 1
+		}
+		for k, v := range TopicConfigs(cfg, name) {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{
+				ConfigName: k, ConfigValue: v,
+			})
+		}
+		req.Topics = append(req.Topics, tc)
+	}
+
+	resp, err := cfg.admin().CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics on %v: %w", cfg.Brokers, err)
+	}
+	var errs []error
+	for name, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DescribeTopicConfigs returns the named configs of topic as the broker
+// reports them.
+func DescribeTopicConfigs(ctx context.Context, cfg *Config, topic string,
+	names ...string) (map[string]string, error) {
+	resp, err := cfg.admin().DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic,
+			ResourceName: topic,
+			ConfigNames:  names,
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describe configs of topic %s: %w", topic, err)
+	}
+	out := make(map[string]string)
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("describe configs of topic %s: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			out[e.ConfigName] = e.ConfigValue
+		}
+	}
+	return out, nil
+}
+
+// checkTopicName applies Kafka's rule for topic names.
+func checkTopicName(name string) error {
+	if len(name) == 0 || len(name) > 249 {
+		return fmt.Errorf("topic name %q: want 1 to 249 characters", name)
+	}
+	for _, c := range []byte(name) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("topic name %q: only letters, digits, '.', '_', '-'", name)
+		}
+	}
+	return nil
+}
