@@ -1,0 +1,281 @@
+package ae
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// TrainConfig sets up a training run. Zero fields take the defaults noted.
+type TrainConfig struct {
+	Steps    int     // Adam steps (required)
+	Batch    int     // patches per step; default 256
+	LR       float64 // peak learning rate; default 1e-3
+	LRFinal  float64 // learning rate at the last step (cosine decay); default LR/50
+	Warmup   int     // steps of linear warm-up; default min(500, Steps/10)
+	SigmaMin float64 // Gaussian noise deviation range on the 0–255 scale;
+	SigmaMax float64 // default the model's training range, else 25..25
+	Seed     uint64  // seeds patch choice and noise
+
+	// Progress, when set, is called every LogEvery steps (default 100) and
+	// after the last one, from the training goroutine.
+	Progress func(Progress)
+	LogEvery int
+
+	// Checkpoint, when set, is called with a snapshot every CheckpointEvery
+	// steps (default 2000); an error stops training.
+	Checkpoint      func(*Model) error
+	CheckpointEvery int
+}
+
+// Progress reports a training run's state.
+type Progress struct {
+	Step, Steps int
+	LR          float64
+	MSE         float64 // mean squared error of the noise estimate, 0–255 scale
+	PSNR        float64 // of the patch centres implied by MSE
+	Rate        float64 // patches per second since the last report
+	Elapsed     time.Duration
+}
+
+func (c *TrainConfig) fill(m *Model) error {
+	if c.Steps < 1 {
+		return errors.New("train: steps must be at least 1")
+	}
+	if c.Batch == 0 {
+		c.Batch = 256
+	}
+	if c.LR == 0 {
+		c.LR = 1e-3
+	}
+	if c.LRFinal == 0 {
+		c.LRFinal = c.LR / 50
+	}
+	if c.Warmup == 0 {
+		c.Warmup = min(500, c.Steps/10)
+	}
+	if c.SigmaMax == 0 {
+		c.SigmaMin, c.SigmaMax = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
+		if c.SigmaMax == 0 {
+			c.SigmaMin, c.SigmaMax = 25, 25
+		}
+	}
+	if c.LogEvery == 0 {
+		c.LogEvery = 100
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 2000
+	}
+	switch {
+	case c.Batch < 1 || c.Batch > 1<<16:
+		return fmt.Errorf("train: batch %d, want 1 to 65536", c.Batch)
+	case c.SigmaMin < 0 || c.SigmaMax < c.SigmaMin || c.SigmaMax > 255:
+		return fmt.Errorf("train: sigma range %v..%v", c.SigmaMin, c.SigmaMax)
+	case !(c.LR > 0):
+		return fmt.Errorf("train: learning rate %v", c.LR)
+	}
+	return nil
+}
+
+// lr is the learning rate at step (0-based): linear warm-up, cosine decay.
+func (c *TrainConfig) lr(step int) float64 {
+	if step < c.Warmup {
+		return c.LR * float64(step+1) / float64(c.Warmup)
+	}
+	t := float64(step-c.Warmup) / float64(max(1, c.Steps-c.Warmup))
+	return c.LRFinal + (c.LR-c.LRFinal)*0.5*(1+math.Cos(math.Pi*t))
+}
+
+// Train trains a copy of m on clean planes corrupted with Gaussian noise and
+// returns it; m itself is not changed. Planes smaller than the input patch are
+// skipped. It stops early, returning the model so far and ctx's error, when
+// ctx ends.
+func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Model, error) {
+	if err := cfg.fill(m); err != nil {
+		return nil, err
+	}
+	pi := m.Header.Arch.PatchIn
+	var usable []Plane
+	for _, p := range clean {
+		if p.W >= pi && p.H >= pi {
+			usable = append(usable, p)
+		}
+	}
+	if len(usable) == 0 {
+		return nil, fmt.Errorf("train: no image is at least %dx%d", pi, pi)
+	}
+
+	out := m.Clone()
+	out.Header.Parent = m.Header.Version
+	out.Header.TrainNoise = Noise{Kind: "gaussian", SigmaMin: cfg.SigmaMin,
+		SigmaMax: cfg.SigmaMax}
+	net := out.Net
+	grad := NewNet(net.Sizes...)
+	opt := NewAdam(len(net.Params))
+	var acts, scratch Activations
+	no := net.Out()
+	target := make([]float32, cfg.Batch*no)
+	dOut := make([]float32, cfg.Batch*no)
+	gen := newSampler(out, usable, cfg)
+
+	start, last := time.Now(), time.Now()
+	var sum float64
+	var n int
+	var err error
+	for step := 0; step < cfg.Steps; step++ {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		x := acts.Input(net, cfg.Batch)
+		gen.fill(x, target)
+		pred := net.Forward(&acts)
+		sum += mseGrad(pred, target, dOut)
+		n++
+		net.Backward(&acts, dOut, grad, &scratch)
+		lr := cfg.lr(step)
+		opt.Update(net.Params, grad.Params, lr)
+		out.Header.Steps++
+		out.Header.Samples += int64(cfg.Batch)
+
+		done := step+1 == cfg.Steps
+		if cfg.Progress != nil && ((step+1)%cfg.LogEvery == 0 || done) {
+			mse := sum / float64(n) * float64(out.Header.NormScale*out.Header.NormScale)
+			now := time.Now()
+			cfg.Progress(Progress{Step: step + 1, Steps: cfg.Steps, LR: lr, MSE: mse,
+				PSNR:    10 * math.Log10(255*255/mse),
+				Rate:    float64(n*cfg.Batch) / now.Sub(last).Seconds(),
+				Elapsed: now.Sub(start)})
+			sum, n, last = 0, 0, now
+		}
+		if cfg.Checkpoint != nil && (step+1)%cfg.CheckpointEvery == 0 && !done {
+			snap := out.Clone()
+			snap.Stamp()
+			if err = cfg.Checkpoint(snap); err != nil {
+				err = fmt.Errorf("train: checkpoint: %w", err)
+				break
+			}
+		}
+	}
+	if !finite(net.Params) {
+		return nil, errors.New("train: weights diverged to NaN or Inf; lower the learning rate")
+	}
+	out.Stamp()
+	return out, err
+}
+
+// mseGrad returns the mean squared error between pred and target and writes
+// its gradient with respect to pred into d.
+func mseGrad(pred, target, d []float32) float64 {
+	var s float64
+	k := 2 / float32(len(pred))
+	for i, p := range pred {
+		e := p - target[i]
+		s += float64(e * e)
+		d[i] = k * e
+	}
+	return s / float64(len(pred))
+}
+
+func finite(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Stamp sets the creation time and a version made of the time and a hash of
+// the weights and header.
+func (m *Model) Stamp() {
+	m.Header.Created = time.Now().UTC().Truncate(time.Second)
+	m.Header.Version = ""
+	data, _ := m.MarshalBinary()
+	sum := sha256.Sum256(data)
+	m.Header.Version = m.Header.Created.Format("20060102T150405Z") + "-" +
+		hex.EncodeToString(sum[:4])
+}
+
+// sampler draws random training patches: a random plane, position and one of
+// the eight flips and rotations, with fresh Gaussian noise.
+type sampler struct {
+	planes     []Plane
+	rng        *rand.Rand
+	pi, po     int
+	off        int
+	sigmaInput bool
+	inv        float32
+	smin, smax float64
+	dihedral   [8][]int // for each transform, source (u*pi+v) per patch index
+	noise      []float32
+}
+
+func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
+	a := m.Header.Arch
+	s := &sampler{planes: planes, rng: rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
+		pi: a.PatchIn, po: a.PatchOut, off: (a.PatchIn - a.PatchOut) / 2,
+		sigmaInput: a.SigmaInput, inv: 1 / m.Header.NormScale,
+		smin: cfg.SigmaMin, smax: cfg.SigmaMax,
+		noise: make([]float32, a.PatchIn*a.PatchIn)}
+	pi := s.pi
+	for t := range s.dihedral {
+		idx := make([]int, pi*pi)
+		for y := range pi {
+			for x := range pi {
+				u, v := y, x
+				if t&1 != 0 {
+					v = pi - 1 - v
+				}
+				if t&2 != 0 {
+					u = pi - 1 - u
+				}
+				if t&4 != 0 {
+					u, v = v, u
+				}
+				idx[y*pi+x] = u*pi + v
+			}
+		}
+		s.dihedral[t] = idx
+	}
+	return s
+}
+
+// fill writes a batch of inputs into x (rows × inputs) and the normalised
+// noise of each patch centre into target (rows × outputs).
+func (s *sampler) fill(x, target []float32) {
+	pi, po := s.pi, s.po
+	nin := pi * pi
+	if s.sigmaInput {
+		nin++
+	}
+	rows := len(x) / nin
+	for r := range rows {
+		p := s.planes[s.rng.IntN(len(s.planes))]
+		x0, y0 := s.rng.IntN(p.W-pi+1), s.rng.IntN(p.H-pi+1)
+		idx := s.dihedral[s.rng.IntN(8)]
+		sigma := s.smin + (s.smax-s.smin)*s.rng.Float64()
+		for i := range s.noise {
+			s.noise[i] = float32(s.rng.NormFloat64() * sigma)
+		}
+		row := x[r*nin : (r+1)*nin]
+		for i, j := range idx {
+			u, v := j/pi, j%pi
+			clean := p.Pix[(y0+u)*p.W+x0+v]
+			row[i] = (clean + s.noise[i] - 127.5) * s.inv
+		}
+		if s.sigmaInput {
+			row[pi*pi] = float32(sigma) * s.inv
+		}
+		t := target[r*po*po : (r+1)*po*po]
+		for dy := range po {
+			for dx := range po {
+				t[dy*po+dx] = s.noise[(dy+s.off)*pi+dx+s.off] * s.inv
+			}
+		}
+	}
+}

@@ -1,0 +1,46 @@
+// Command trainer retrains cleanframe's denoising model: locally from a
+// folder (train), or as a service that follows clean samples on Kafka and
+// publishes models that beat the serving one (serve).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, log, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "trainer:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: trainer COMMAND [flags]
+
+commands:
+  train   train a model from a folder of clean images (no Kafka)
+  serve   follow clean samples on Kafka, retrain, validate, publish models`
+
+func run(ctx context.Context, log *slog.Logger, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command given\n%s", usage)
+	}
+	switch args[0] {
+	case "train":
+		return runTrain(ctx, log, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x5eed)) }

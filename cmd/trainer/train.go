@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/dataset"
+)
+
+// runTrain trains a model from a folder of clean images, locally, without
+// Kafka: the way the shipped default model is made.
+func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	images := fs.String("images", "", "folder of clean training images (required)")
+	out := fs.String("o", "model.cfm", "where to write the trained model")
+	from := fs.String("model", "", "model file to continue from (default: a new model)")
+	arch := fs.String("arch", "17:9:3:512,512,512",
+		"new model's patch-in:patch-out:stride:hidden widths")
+	sigmaIn := fs.Bool("sigma-input", true, "new model takes the noise level as an input")
+	name := fs.String("name", "grey", "new model's name")
+	steps := fs.Int("steps", 20000, "Adam steps")
+	batch := fs.Int("batch", 256, "patches per step")
+	lr := fs.Float64("lr", 1e-3, "peak learning rate")
+	lrFinal := fs.Float64("lr-final", 0, "final learning rate of the cosine decay (default lr/50)")
+	warmup := fs.Int("warmup", 0, "warm-up steps (default min(500, steps/10))")
+	smin := fs.Float64("sigma-min", 0, "lowest training noise deviation, 0–255 scale")
+	smax := fs.Float64("sigma-max", 0, "highest training noise deviation (default: model's)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	every := fs.Int("checkpoint-every", 2000, "steps between checkpoints written to -o")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *images == "" {
+		return errors.New("train: -images is required")
+	}
+
+	var m *ae.Model
+	var err error
+	if *from != "" {
+		m, err = ae.Load(*from)
+	} else {
+		m, err = newModel(*name, *arch, *sigmaIn)
+	}
+	if err != nil {
+		return err
+	}
+	planes, err := loadPlanes(*images)
+	if err != nil {
+		return err
+	}
+	log.Info("training", "images", len(planes), "params", len(m.Net.Params),
+		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
+
+	cfg := ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
+		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax, Seed: *seed,
+		CheckpointEvery: *every,
+		Checkpoint:      func(c *ae.Model) error { return c.Save(*out) },
+		Progress: func(p ae.Progress) {
+			log.Info("train progress", "step", p.Step, "steps", p.Steps,
+				"lr", fmt.Sprintf("%.2e", p.LR), "mse", fmt.Sprintf("%.3f", p.MSE),
+				"psnr_db", fmt.Sprintf("%.2f", p.PSNR),
+				"patches_per_s", int(p.Rate), "elapsed", p.Elapsed.Round(1e9))
+		}}
+	trained, err := ae.Train(ctx, m, planes, cfg)
+	if trained != nil {
+		if serr := trained.Save(*out); serr != nil {
+			return serr
+		}
+		log.Info("model written", "path", *out, "version", trained.Version(),
+			"steps", trained.Header.Steps)
+	}
+	return err
+}
+
+// newModel builds an untrained model from "in:out:stride:h1,h2,...".
+func newModel(name, spec string, sigmaInput bool) (*ae.Model, error) {
+	parts := strings.Split(spec, ":")
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("arch %q: want in:out:stride:h1,h2,...", spec)
+	}
+	var nums [3]int
+	for i := range nums {
+		v, err := strconv.Atoi(parts[i])
+		if err != nil {
+			return nil, fmt.Errorf("arch %q: %w", spec, err)
+		}
+		nums[i] = v
+	}
+	var hidden []int
+	for _, h := range strings.Split(parts[3], ",") {
+		v, err := strconv.Atoi(h)
+		if err != nil {
+			return nil, fmt.Errorf("arch %q: hidden width: %w", spec, err)
+		}
+		hidden = append(hidden, v)
+	}
+	a := ae.Arch{PatchIn: nums[0], PatchOut: nums[1], Stride: nums[2], Hidden: hidden,
+		SigmaInput: sigmaInput}
+	m, err := ae.NewModel(name, a, 51)
+	if err != nil {
+		return nil, err
+	}
+	m.Net.InitHe(newRand(1), 0.1)
+	return m, nil
+}
+
+// loadPlanes decodes a folder of images into training planes: grey images
+// as they are, colour ones as their three opponent-colour planes' mean (the
+// luminance plane).
+func loadPlanes(dir string) ([]ae.Plane, error) {
+	imgs, err := dataset.LoadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var planes []ae.Plane
+	for _, img := range imgs {
+		ps := ae.ImagePlanes(img.Image)
+		if len(ps) == 3 {
+			lum := ae.Plane{W: ps[0].W, H: ps[0].H, Pix: make([]float32, len(ps[0].Pix))}
+			for i := range lum.Pix {
+				lum.Pix[i] = (ps[0].Pix[i] + ps[1].Pix[i] + ps[2].Pix[i]) / 3
+			}
+			ps = []ae.Plane{lum}
+		}
+		planes = append(planes, ps...)
+	}
+	return planes, nil
+}
