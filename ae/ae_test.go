@@ -324,3 +324,13 @@ func TestOpponentTransformInverts(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultModelLoads(t *testing.T) {
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Version() == "" || m.Header.Steps < 100 || !m.Header.Arch.SigmaInput {
+		t.Fatalf("default model header: %+v", m.Header)
+	}
+}
