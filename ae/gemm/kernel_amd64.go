@@ -1,0 +1,32 @@
+//go:build !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run asm_gen.go
+
+// kernAVX512 is the 14×32 AVX-512 kernel (two zmm accumulators per row).
+//
+//go:noescape
+func kernAVX512(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
+	alpha, beta float32, load, mr, nr int)
+
+// kernAVX2 is the 6×16 AVX2+FMA kernel (two ymm accumulators per row).
+//
+//go:noescape
+func kernAVX2(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
+	alpha, beta float32, load, mr, nr int)
+
+// archKernels lists the assembly kernels this CPU and OS support, fastest
+// first.
+func archKernels() []*kernel {
+	var ks []*kernel
+	if cpu.X86.HasAVX512F {
+		ks = append(ks, &kernel{name: "avx512", mr: 14, nr: 32, fn: kernAVX512})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2})
+	}
+	return ks
+}
