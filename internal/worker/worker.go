@@ -1,0 +1,375 @@
+// Package worker is the denoiser's consumer loop: it fetches images from the
+// noisy topic, decodes them, denoises them with the current model, encodes
+// the result as PNG and publishes it keyed by the same image id, then
+// commits the input offset once the output is acknowledged. Input that
+// cannot be processed goes to the deadletter topic with its reason, and its
+// offset is committed as well, so a partition never stalls on a bad record.
+//
+// Work is done by a small pool of goroutines with a bound on records in
+// flight; offsets are committed in order per partition, so a committed
+// offset never passes an image whose output is not acknowledged. The model
+// is held in an atomic pointer and swapped between images by
+// [Denoiser.FollowModels]; every output names the version that made it.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cleanframe/cleanframe/internal/imageio"
+	"github.com/cleanframe/cleanframe/pipeline"
+)
+
+// Model denoises one image. Implementations are safe for concurrent use.
+type Model interface {
+	Version() string
+	// DenoiseImage returns an image of the same size: grey in gives
+	// *image.Gray out, colour gives *image.NRGBA or *image.RGBA.
+	DenoiseImage(img image.Image) (image.Image, error)
+}
+
+// Decoder turns a model record's bytes into a Model, validating it
+// (checksum, shape, NaN).
+type Decoder func(data []byte) (Model, error)
+
+// Config tunes a Denoiser. The zero value is usable apart from Topics.
+type Config struct {
+	// Topics names the input (Noisy), output (Denoised) and Deadletter
+	// topics.
+	Topics pipeline.Topics
+
+	// Workers is how many images are processed at once. Default GOMAXPROCS.
+	Workers int
+
+	// MaxInFlight bounds records fetched but not yet committed, and so the
+	// memory held. Default 2*Workers+2.
+	MaxInFlight int
+
+	// MaxPixels is the largest image decoded, in pixels; larger inputs are
+	// dead-lettered. Default imageio.DefaultMaxPixels.
+	MaxPixels int64
+
+	// MaxValueBytes is the largest output value; a larger PNG is
+	// dead-lettered, never dropped. Default: that of an 8 MiB
+	// pipeline.Config.
+	MaxValueBytes int
+
+	// ModelName, when set, is the only model name FollowModels accepts.
+	ModelName string
+
+	// DrainTimeout bounds how long Run finishes in-flight images after its
+	// context ends. Default 30 s.
+	DrainTimeout time.Duration
+
+	// Logger receives the logs. Default: none.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Workers <= 0 {
+		d.Workers = runtime.GOMAXPROCS(0)
+	}
+	if d.MaxInFlight <= 0 {
+		d.MaxInFlight = 2*d.Workers + 2
+	}
+	if d.MaxValueBytes <= 0 {
+		d.MaxValueBytes = (&pipeline.Config{}).MaxValueBytes()
+	}
+	if d.DrainTimeout <= 0 {
+		d.DrainTimeout = 30 * time.Second
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// Denoiser consumes, denoises and publishes. Create it with New.
+type Denoiser struct {
+	cfg   Config
+	in    pipeline.Consumer
+	out   pipeline.Producer
+	model atomic.Pointer[modelRef]
+	log   *slog.Logger
+}
+
+// modelRef boxes a Model so that it can sit in an atomic.Pointer.
+type modelRef struct{ m Model }
+
+// New returns a Denoiser reading from in and writing to out, starting with
+// model m. It does not own in and out: the caller closes them after Run.
+func New(cfg Config, in pipeline.Consumer, out pipeline.Producer, m Model) (*Denoiser, error) {
+	if cfg.Topics.Denoised == "" || cfg.Topics.Deadletter == "" {
+		return nil, errors.New("new denoiser: output and deadletter topics must be set")
+	}
+	if m == nil {
+		return nil, errors.New("new denoiser: no model")
+	}
+	c := cfg.withDefaults()
+	d := &Denoiser{cfg: c, in: in, out: out, log: c.Logger}
+	d.SetModel(m)
+	return d, nil
+}
+
+// Model returns the model in use.
+func (d *Denoiser) Model() Model { return d.model.Load().m }
+
+// SetModel makes m the model for images started from now on.
+func (d *Denoiser) SetModel(m Model) { d.model.Store(&modelRef{m}) }
+
+// FollowModels follows the models topic of pcfg until ctx ends. Each
+// complete model record is decoded off the hot path; a valid one with a new
+// version replaces the current model, a bad one is logged and the current
+// model kept.
+func (d *Denoiser) FollowModels(ctx context.Context, pcfg *pipeline.Config,
+	decode Decoder) error {
+	return pipeline.FollowModels(ctx, pcfg,
+		func(_ context.Context, man pipeline.ModelManifest, data []byte) {
+			d.offerModel(man, data, decode)
+		})
+}
+
+func (d *Denoiser) offerModel(man pipeline.ModelManifest, data []byte, decode Decoder) {
+	if d.cfg.ModelName != "" && man.Name != d.cfg.ModelName {
+		return
+	}
+	old := d.Model().Version()
+	if man.Version == old {
+		return
+	}
+	m, err := decode(data)
+	if err == nil && m.Version() != man.Version {
+		err = fmt.Errorf("record says version %q, model says %q", man.Version, m.Version())
+	}
+	if err != nil {
+		d.log.Warn("reject model record, keeping the current model", "model_version", old,
+			"err", fmt.Errorf("model %s/%s: %w", man.Name, man.Version, err))
+		return
+	}
+	d.SetModel(m)
+	d.log.Info("model swapped", "model_version", m.Version(), "previous_version", old)
+}
+
+// job is one fetched record on its way through the pool.
+type job struct {
+	rec  pipeline.Record
+	done bool // processed; guarded by tracker.mu
+	ok   bool // output or dead letter acknowledged; guarded by tracker.mu
+}
+
+// Run consumes until ctx ends, then stops fetching, finishes the images in
+// flight within DrainTimeout, commits what is acknowledged and returns nil.
+// It returns an error only if it cannot start.
+func (d *Denoiser) Run(ctx context.Context) error {
+	// Work outlives ctx by up to DrainTimeout so that in-flight images finish.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() {
+		time.AfterFunc(d.cfg.DrainTimeout, cancelWork)
+	})
+	defer stopDrain()
+
+	t := newTracker(d.cfg.MaxInFlight)
+	jobs := make(chan *job)
+	var workers sync.WaitGroup
+	for range d.cfg.Workers {
+		workers.Go(func() {
+			for j := range jobs {
+				err := d.handle(work, j.rec)
+				if err != nil {
+					d.logRecord(slog.LevelWarn, "image not processed, offset left uncommitted",
+						j.rec, "err", err)
+				}
+				t.finish(j, err == nil)
+			}
+		})
+	}
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		d.commitLoop(work, t)
+	}()
+
+	d.fetchLoop(ctx, t, jobs)
+	close(jobs)
+	workers.Wait()
+	t.close()
+	<-committed
+	return nil
+}
+
+// fetchLoop fetches records and hands them to the workers until ctx ends.
+func (d *Denoiser) fetchLoop(ctx context.Context, t *tracker, jobs chan<- *job) {
+	for {
+		if !t.acquire(ctx) {
+			return
+		}
+		rec, err := d.in.Fetch(ctx)
+		if err != nil {
+			t.release()
+			if ctx.Err() != nil {
+				return
+			}
+			d.log.Warn("fetch failed, retrying", "topic", d.cfg.Topics.Noisy, "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		jobs <- t.add(rec)
+	}
+}
+
+// commitLoop commits finished records in offset order per partition until
+// the tracker is closed and drained.
+func (d *Denoiser) commitLoop(ctx context.Context, t *tracker) {
+	for {
+		recs, open := t.ready()
+		if len(recs) > 0 {
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			if err := d.in.Commit(cctx, recs...); err != nil {
+				// The records will be delivered again: duplicates, never loss.
+				d.log.Warn("commit failed", "topic", recs[0].Topic, "err", err)
+			}
+			cancel()
+			t.released(len(recs))
+		}
+		if !open {
+			return
+		}
+	}
+}
+
+// handle processes one record to an acknowledged output or dead letter.
+func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record) error {
+	out, stage, err := d.denoise(rec)
+	if err != nil {
+		return d.deadLetter(ctx, rec, stage, err)
+	}
+	err = d.produce(ctx, out)
+	if errors.Is(err, pipeline.ErrRecordTooLarge) {
+		return d.deadLetter(ctx, rec, "produce", err)
+	}
+	if err != nil {
+		return err
+	}
+	d.logRecord(slog.LevelDebug, "image denoised", rec,
+		"model_version", out.HeaderString(pipeline.HeaderModelVersion))
+	return nil
+}
+
+// denoise turns an input record into the output record, or says at which
+// stage and why it cannot.
+func (d *Denoiser) denoise(rec pipeline.Record) (*pipeline.Record, string, error) {
+	id := imageID(rec)
+	if _, err := pipeline.ParseID([]byte(id)); err != nil {
+		return nil, "validate", fmt.Errorf("image id: %w", err)
+	}
+	img, _, err := imageio.Decode(rec.Value, d.cfg.MaxPixels)
+	if err != nil {
+		return nil, "decode", err
+	}
+	m := d.Model()
+	clean, err := m.DenoiseImage(img)
+	if err != nil {
+		return nil, "denoise", fmt.Errorf("model %s: %w", m.Version(), err)
+	}
+	if clean.Bounds().Size() != img.Bounds().Size() {
+		return nil, "denoise", fmt.Errorf("model %s returned %v for a %v image",
+			m.Version(), clean.Bounds().Size(), img.Bounds().Size())
+	}
+	body, err := imageio.EncodePNG(clean)
+	if err != nil {
+		return nil, "encode", err
+	}
+	if len(body) > d.cfg.MaxValueBytes {
+		return nil, "encode", fmt.Errorf("%w: output png of %d bytes exceeds %d bytes",
+			pipeline.ErrRecordTooLarge, len(body), d.cfg.MaxValueBytes)
+	}
+
+	out := &pipeline.Record{Topic: d.cfg.Topics.Denoised, Key: []byte(id), Value: body}
+	for _, h := range rec.Headers {
+		if propagated[h.Key] {
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	out.SetHeader(pipeline.HeaderID, id)
+	out.SetHeader(pipeline.HeaderContentType, "image/png")
+	out.SetHeader(pipeline.HeaderModelVersion, m.Version())
+	return out, "", nil
+}
+
+// propagated are the input headers copied to the output.
+var propagated = map[string]bool{
+	pipeline.HeaderSource:      true,
+	pipeline.HeaderIngestedAt:  true,
+	pipeline.HeaderNoiseSigma:  true,
+	pipeline.HeaderTraceparent: true,
+	pipeline.HeaderTracestate:  true,
+}
+
+// imageID is the record key, or the cf-id header when the key is empty.
+func imageID(rec pipeline.Record) string {
+	if len(rec.Key) > 0 {
+		return string(rec.Key)
+	}
+	return rec.HeaderString(pipeline.HeaderID)
+}
+
+// deadLetter publishes rec unchanged, with the reason it was rejected.
+func (d *Denoiser) deadLetter(ctx context.Context, rec pipeline.Record, stage string,
+	reason error) error {
+	dl := &pipeline.Record{Topic: d.cfg.Topics.Deadletter, Key: rec.Key, Value: rec.Value}
+	dl.Headers = append(dl.Headers, rec.Headers...)
+	dl.SetHeader(pipeline.HeaderDLReason, reason.Error())
+	dl.SetHeader(pipeline.HeaderDLStage, stage)
+	dl.SetHeader(pipeline.HeaderDLTopic, rec.Topic)
+	dl.SetHeader(pipeline.HeaderDLPartition, fmt.Sprint(rec.Partition))
+	dl.SetHeader(pipeline.HeaderDLOffset, fmt.Sprint(rec.Offset))
+	dl.SetHeader(pipeline.HeaderDLTime, pipeline.FormatTime(time.Now()))
+	if err := d.produce(ctx, dl); err != nil {
+		return fmt.Errorf("dead-letter after %s failed (%v): %w", stage, reason, err)
+	}
+	d.logRecord(slog.LevelWarn, "image dead-lettered", rec, "stage", stage, "err", reason)
+	return nil
+}
+
+// produce writes r, retrying failures other than a size limit until ctx
+// ends.
+func (d *Denoiser) produce(ctx context.Context, r *pipeline.Record) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := d.out.Produce(ctx, r)
+		if err == nil || errors.Is(err, pipeline.ErrRecordTooLarge) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
+		}
+		d.log.Warn("produce failed, retrying", "topic", r.Topic,
+			"image_id", string(r.Key), "err", err)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (d *Denoiser) logRecord(level slog.Level, msg string, rec pipeline.Record, args ...any) {
+	d.log.Log(context.Background(), level, msg, append([]any{"topic", rec.Topic,
+		"partition", rec.Partition, "offset", rec.Offset, "image_id", imageID(rec)},
+		args...)...)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
