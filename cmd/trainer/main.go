@@ -36,6 +36,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	switch args[0] {
 	case "train":
 		return runTrain(ctx, log, args[1:])
+	case "serve":
+		return runServe(ctx, log, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return nil

@@ -1,0 +1,291 @@
+// Package retrain is the trainer service: it collects clean samples from the
+// images.clean topic and from folders, fine-tunes the serving model on them
+// every round, scores the candidate against the serving model on a fixed
+// validation set, and publishes it to the models topic only when it wins.
+package retrain
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/dataset"
+	"github.com/cleanframe/cleanframe/internal/evaluate"
+	"github.com/cleanframe/cleanframe/internal/imageio"
+	"github.com/cleanframe/cleanframe/pipeline"
+)
+
+// Config sets up the service. Zero fields take the defaults noted.
+type Config struct {
+	Pipeline *pipeline.Config
+	Group    string        // consumer group on images.clean; default "cleanframe-trainer"
+	Interval time.Duration // time between rounds; default 10m
+	MinNew   int           // new samples that start a round early; default 100
+	MaxKeep  int           // samples kept in memory, oldest dropped; default 2000
+
+	Steps  int     // Adam steps per round; default 2000
+	Batch  int     // patches per step; default 256
+	LR     float64 // peak learning rate of a fine-tuning round; default 1e-4
+	Sigma  float64 // validation noise, 0–255 scale; default 25
+	Margin float64 // dB by which a candidate must beat the serving model; default 0.05
+
+	Validation []dataset.Image // fixed validation set (required)
+	Seed       uint64
+	Logger     *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Pipeline == nil {
+		return errors.New("retrain: no pipeline config")
+	}
+	if len(c.Validation) == 0 {
+		return errors.New("retrain: no validation images; pass a folder of clean images")
+	}
+	if c.Group == "" {
+		c.Group = "cleanframe-trainer"
+	}
+	if c.Interval == 0 {
+		c.Interval = 10 * time.Minute
+	}
+	if c.MinNew == 0 {
+		c.MinNew = 100
+	}
+	if c.MaxKeep == 0 {
+		c.MaxKeep = 2000
+	}
+	if c.Steps == 0 {
+		c.Steps = 2000
+	}
+	if c.Batch == 0 {
+		c.Batch = 256
+	}
+	if c.LR == 0 {
+		c.LR = 1e-4
+	}
+	if c.Sigma == 0 {
+		c.Sigma = 25
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Service runs training rounds. Create it with New; Run drives it.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	samples []ae.Plane // oldest first
+	seen    map[[32]byte]bool
+	fresh   int // samples added since the last round
+	serving *ae.Model
+}
+
+// New returns a service that starts from model m (the serving model until a
+// newer one is seen on the models topic).
+func New(cfg Config, m *ae.Model) (*Service, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, seen: make(map[[32]byte]bool), serving: m}, nil
+}
+
+// AddImage adds one clean sample unless an identical one was added before.
+// It reports whether the sample was new.
+func (s *Service) AddImage(img image.Image) bool {
+	planes := ae.ImagePlanes(img)
+	var raw []byte
+	for _, p := range planes {
+		for _, v := range p.Pix {
+			raw = append(raw, byte(v))
+		}
+	}
+	key := sha256.Sum256(raw)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[key] {
+		return false
+	}
+	s.seen[key] = true
+	s.samples = append(s.samples, planes...)
+	if over := len(s.samples) - s.cfg.MaxKeep; over > 0 {
+		s.samples = append([]ae.Plane(nil), s.samples[over:]...)
+	}
+	s.fresh++
+	return true
+}
+
+// Serving returns the model the service currently considers serving.
+func (s *Service) Serving() *ae.Model {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.serving
+}
+
+// Run consumes clean samples and runs rounds until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	pub, err := pipeline.NewModelPublisher(s.cfg.Pipeline)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.followModels(ctx) }()
+	go func() { defer wg.Done(); s.consume(ctx) }()
+	defer wg.Wait()
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		fresh, total := s.fresh, len(s.samples)
+		s.mu.Unlock()
+		due := fresh >= s.cfg.MinNew || (fresh > 0 && time.Since(last) >= s.cfg.Interval)
+		if !due || total == 0 {
+			continue
+		}
+		last = time.Now()
+		if _, err := s.Round(ctx, pub); err != nil && ctx.Err() == nil {
+			s.log.Error("training round failed", "err", err)
+		}
+	}
+}
+
+// Outcome describes one round.
+type Outcome struct {
+	Candidate    *ae.Model
+	ServingPSNR  float64
+	CandPSNR     float64
+	Published    bool
+	TrainSeconds float64
+}
+
+// Publisher is the part of pipeline.ModelPublisher a round needs.
+type Publisher interface {
+	PublishModel(ctx context.Context, name, version string,
+		data []byte) (pipeline.ModelManifest, error)
+}
+
+// Round fine-tunes the serving model on the samples, validates, and
+// publishes the candidate through pub when it beats the serving model by
+// the margin.
+func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
+	s.mu.Lock()
+	samples := append([]ae.Plane(nil), s.samples...)
+	s.fresh = 0
+	serving := s.serving
+	s.mu.Unlock()
+
+	start := time.Now()
+	s.log.Info("training round", "samples", len(samples), "steps", s.cfg.Steps,
+		"parent", serving.Version())
+	cand, err := ae.Train(ctx, serving, samples, ae.TrainConfig{Steps: s.cfg.Steps,
+		Batch: s.cfg.Batch, LR: s.cfg.LR, Seed: s.cfg.Seed + uint64(serving.Header.Steps)})
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Candidate: cand, TrainSeconds: time.Since(start).Seconds()}
+	ecfg := evaluate.Config{Sigma: s.cfg.Sigma, Seed: s.cfg.Seed}
+	rs, err := evaluate.Run(ctx, serving, s.cfg.Validation, ecfg)
+	if err != nil {
+		return out, fmt.Errorf("validate serving model: %w", err)
+	}
+	rc, err := evaluate.Run(ctx, cand, s.cfg.Validation, ecfg)
+	if err != nil {
+		return out, fmt.Errorf("validate candidate: %w", err)
+	}
+	out.ServingPSNR, out.CandPSNR = rs.PSNR, rc.PSNR
+	log := s.log.With("candidate", cand.Version(), "serving", serving.Version(),
+		"candidate_psnr_db", rc.PSNR, "serving_psnr_db", rs.PSNR, "margin_db", s.cfg.Margin)
+	if rc.PSNR < rs.PSNR+s.cfg.Margin {
+		log.Info("candidate rejected by the validation gate")
+		return out, nil
+	}
+	if cand.Header.Metrics == nil {
+		cand.Header.Metrics = map[string]float64{}
+	}
+	cand.Header.Metrics[fmt.Sprintf("valid_psnr_db_sigma%g", s.cfg.Sigma)] = rc.PSNR
+	cand.Header.Metrics["valid_images"] = float64(len(s.cfg.Validation))
+	cand.Stamp()
+	data, err := cand.MarshalBinary()
+	if err != nil {
+		return out, err
+	}
+	if _, err := pub.PublishModel(ctx, cand.Header.Name, cand.Version(), data); err != nil {
+		return out, err
+	}
+	s.mu.Lock()
+	s.serving = cand
+	s.mu.Unlock()
+	out.Published = true
+	log.Info("candidate published", "model_version", cand.Version())
+	return out, nil
+}
+
+// followModels keeps the serving model in step with the models topic, so a
+// restarted trainer continues from the latest published model.
+func (s *Service) followModels(ctx context.Context) {
+	err := pipeline.FollowModels(ctx, s.cfg.Pipeline,
+		func(_ context.Context, man pipeline.ModelManifest, data []byte) {
+			m, err := ae.Decode(data)
+			if err != nil {
+				s.log.Warn("model record refused", "model_version", man.Version, "err", err)
+				return
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if m.Header.Name == s.serving.Header.Name && m.Version() != s.serving.Version() {
+				s.serving = m
+				s.log.Info("serving model followed", "model_version", m.Version())
+			}
+		})
+	if err != nil {
+		s.log.Error("following models stopped", "err", err)
+	}
+}
+
+// consume adds every decodable record of images.clean as a sample and
+// commits it; undecodable ones are logged and skipped.
+func (s *Service) consume(ctx context.Context) {
+	c, err := pipeline.NewGroupConsumer(s.cfg.Pipeline, s.cfg.Group,
+		s.cfg.Pipeline.Topics().Clean)
+	if err != nil {
+		s.log.Error("clean samples consumer", "err", err)
+		return
+	}
+	defer c.Close()
+	for {
+		rec, err := c.Fetch(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("fetch clean sample", "err", err)
+			}
+			return
+		}
+		img, _, err := imageio.Decode(rec.Value, 0)
+		if err != nil {
+			s.log.Warn("clean sample skipped", "offset", rec.Offset,
+				"partition", rec.Partition, "err", err)
+		} else if s.AddImage(img) {
+			s.log.Debug("clean sample added", "image_id", string(rec.Key))
+		}
+		if err := c.Commit(ctx, rec); err != nil && ctx.Err() == nil {
+			s.log.Warn("commit clean sample", "err", err)
+		}
+	}
+}
