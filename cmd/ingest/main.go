@@ -1,0 +1,178 @@
+// Command ingest publishes images to cleanframe's Kafka topics: as an HTTP
+// service (serve: POST /v1/images) or from files and folders (files).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cleanframe/cleanframe/internal/ingest"
+	"github.com/cleanframe/cleanframe/pipeline"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: ingest COMMAND [flags]
+
+commands:
+  serve   HTTP API: POST /v1/images (raw image, Content-Type image/*) -> images.noisy
+  files   publish files, or the images in folders: files [--clean] PATH...
+
+Run "ingest COMMAND -h" for a command's flags.`
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("no command given\n%s", usage)
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:])
+	case "files":
+		return runFiles(ctx, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+// common holds what both commands configure.
+type common struct {
+	pc        pipeline.Config
+	maxPixels int64
+	level     string
+	noEnsure  bool
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	c.pc.RegisterFlags(fs)
+	fs.Int64Var(&c.maxPixels, "max-pixels", 0, "largest image in pixels (default 40000000)")
+	fs.StringVar(&c.level, "log-level", envOr("CF_LOG_LEVEL", "info"),
+		"debug, info, warn or error (env CF_LOG_LEVEL)")
+	fs.BoolVar(&c.noEnsure, "no-create-topics", false, "do not create missing topics at start")
+}
+
+// open validates the flags and returns a logger and a publisher; close the
+// producer when done.
+func (c *common) open(ctx context.Context) (*slog.Logger, *ingest.Publisher, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
+		return nil, nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.level)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	c.pc.Logger = log
+	if err := c.pc.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if !c.noEnsure {
+		if err := pipeline.EnsureTopics(ctx, &c.pc); err != nil {
+			return nil, nil, err
+		}
+	}
+	prod, err := pipeline.NewProducer(&c.pc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, &ingest.Publisher{Producer: prod, Topics: c.pc.Topics(),
+		MaxBytes: c.pc.MaxValueBytes(), MaxPixels: c.maxPixels}, nil
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	addr := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8080"),
+		"HTTP listen `address` (env CF_LISTEN)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	log, pub, err := c.open(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer pub.Producer.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("ingest serving", "addr", ln.Addr().String(), "topic", pub.Topics.Noisy,
+		"max_bytes", pub.MaxBytes)
+	return serveHTTP(ctx, ln, ingest.Handler(pub, log))
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully,
+// letting requests in flight finish for up to 15 s.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down http: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+func runFiles(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("files", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	clean := fs.Bool("clean", false, "publish to images.clean (training samples) "+
+		"instead of images.noisy")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("files: no PATH given; usage: ingest files [--clean] PATH...")
+	}
+	_, pub, err := c.open(ctx)
+	if err != nil {
+		return fmt.Errorf("files: %w", err)
+	}
+	defer pub.Producer.Close()
+	return ingest.PublishFiles(ctx, pub, *clean, fs.Args(), os.Stdout)
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
