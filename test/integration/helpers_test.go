@@ -110,8 +110,8 @@ func (c counter) Handle(ctx context.Context, r slog.Record) error {
 
 // denoiser is a running worker.Serve.
 type denoiser struct {
-	stop   context.CancelFunc
-	done   chan error
+	stop    context.CancelFunc
+	done    chan error
 	images  *atomic.Int64 // outputs it produced
 	rejects *atomic.Int64 // model records it refused
 }
