@@ -124,59 +124,121 @@ func fromOpponent(p0, p1, p2 float32) (r, g, b float32) {
 	return p0 + bb + 2*cc/3, p0 - 4*cc/3, p0 - bb + 2*cc/3
 }
 
-// DenoisePlanes denoises a grey plane or R, G, B planes carrying Gaussian
-// noise of deviation sigma, writing into dst (same shapes). A negative sigma
-// asks for a per-image estimate. stride 0 is the model's default.
-func (m *Model) DenoisePlanes(dst, src []Plane, sigma float32, stride int) error {
-	if len(dst) != len(src) {
-		return fmt.Errorf("denoise: %d destination planes for %d", len(dst), len(src))
-	}
-	switch len(src) {
-	case 1:
-		if sigma < 0 {
-			sigma = EstimateSigma(src[0])
-		}
-		return m.DenoisePlane(dst[0], src[0], sigma, stride)
-	case 3:
-		return m.denoiseRGB(dst, src, sigma, stride)
-	}
-	return fmt.Errorf("denoise: %d planes, want 1 or 3", len(src))
+// Job is one image of a batch: a grey plane or R, G, B planes in Src, and
+// as many planes of the same sizes in Dst for the result. Sigma is the noise
+// deviation on the 0–255 scale; a negative Sigma asks for a per-image
+// estimate ([EstimateSigma]).
+type Job struct {
+	Src, Dst []Plane
+	Sigma    float32
 }
 
-func (m *Model) denoiseRGB(dst, src []Plane, sigma float32, stride int) error {
-	n := len(src[0].Pix)
-	for _, p := range src[1:] {
-		if len(p.Pix) != n {
-			return fmt.Errorf("denoise: colour planes differ in size")
+// DenoisePlanes denoises one image's planes; see [Job].
+func (m *Model) DenoisePlanes(dst, src []Plane, sigma float32, stride int) error {
+	return m.DenoiseJobs([]Job{{Src: src, Dst: dst, Sigma: sigma}}, stride)
+}
+
+// DenoiseJobs denoises several images together: the patches of all of them
+// share batches, so small images fill the matrix multiply as well as large
+// ones. stride 0 is the model's default. Warm calls allocate nothing.
+func (m *Model) DenoiseJobs(jobs []Job, stride int) error {
+	stride, err := m.checkJobs(jobs, stride)
+	if err != nil {
+		return err
+	}
+	b := batchers.Get().(*batcher)
+	defer batchers.Put(b)
+	m.denoiseJobs(b, jobs, stride)
+	return nil
+}
+
+// checkJobs validates jobs and resolves the stride.
+func (m *Model) checkJobs(jobs []Job, stride int) (int, error) {
+	if stride == 0 {
+		stride = m.Header.Arch.Stride
+	}
+	if stride < 1 {
+		return 0, fmt.Errorf("denoise: stride %d", stride)
+	}
+	for i, j := range jobs {
+		if len(j.Dst) != len(j.Src) || (len(j.Src) != 1 && len(j.Src) != 3) {
+			return 0, fmt.Errorf("denoise: job %d has %d source and %d destination planes, "+
+				"want 1 or 3 of each", i, len(j.Src), len(j.Dst))
+		}
+		for c := range j.Src {
+			if err := checkPlanes(j.Dst[c], j.Src[c]); err != nil {
+				return 0, fmt.Errorf("denoise: job %d plane %d: %w", i, c, err)
+			}
+			if len(j.Src[c].Pix) != len(j.Src[0].Pix) {
+				return 0, fmt.Errorf("denoise: job %d: planes differ in size", i)
+			}
 		}
 	}
-	opp := make([]Plane, 3)
-	for c := range opp {
-		opp[c] = Plane{W: src[0].W, H: src[0].H, Pix: make([]float32, n)}
+	return stride, nil
+}
+
+// denoiseJobs runs checked jobs with batcher b.
+func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
+	defer b.reset()
+	for _, j := range jobs {
+		if len(j.Src) == 1 {
+			sigma := j.Sigma
+			if sigma < 0 {
+				sigma, b.est = estimateSigma(j.Src[0], b.est)
+			}
+			b.addTask(j.Src[0], j.Dst[0], sigma)
+			continue
+		}
+		b.addColour(j)
 	}
-	for i := range n {
-		opp[0].Pix[i], opp[1].Pix[i], opp[2].Pix[i] =
-			toOpponent(src[0].Pix[i], src[1].Pix[i], src[2].Pix[i])
+	b.run(m, stride)
+	k := 0
+	for _, j := range jobs {
+		if len(j.Src) == 3 {
+			fromOpponentPlanes(j.Dst, b.oppOut[k])
+			k++
+		}
 	}
+}
+
+// addColour converts a colour job to opponent planes in reused buffers and
+// adds a task per plane, with the noise deviation each plane carries.
+func (b *batcher) addColour(j Job) {
+	n := len(j.Src[0].Pix)
+	if len(b.opp) < cap(b.opp) {
+		b.opp, b.oppOut = b.opp[:len(b.opp)+1], b.oppOut[:len(b.oppOut)+1]
+	} else {
+		b.opp, b.oppOut = append(b.opp, [3]Plane{}), append(b.oppOut, [3]Plane{})
+	}
+	opp, out := &b.opp[len(b.opp)-1], &b.oppOut[len(b.oppOut)-1]
+	for c := range 3 {
+		opp[c] = Plane{W: j.Src[0].W, H: j.Src[0].H, Pix: grow(opp[c].Pix, n)}
+		out[c] = Plane{W: j.Src[0].W, H: j.Src[0].H, Pix: grow(out[c].Pix, n)}
+	}
+	r, g, bl := j.Src[0].Pix, j.Src[1].Pix[:n], j.Src[2].Pix[:n]
+	for i := range r {
+		opp[0].Pix[i], opp[1].Pix[i], opp[2].Pix[i] = toOpponent(r[i], g[i], bl[i])
+	}
+	sigma := j.Sigma
 	if sigma < 0 {
-		var est []float32
+		var est [3]float32
 		for c := range opp {
-			est = append(est, EstimateSigma(opp[c])/opponentNoise[c])
+			est[c], b.est = estimateSigma(opp[c], b.est)
+			est[c] /= opponentNoise[c]
 		}
-		slices.Sort(est)
+		slices.Sort(est[:])
 		sigma = est[1]
 	}
 	for c := range opp {
-		out := Plane{W: opp[c].W, H: opp[c].H, Pix: dst[c].Pix}
-		if err := m.DenoisePlane(out, opp[c], sigma*opponentNoise[c], stride); err != nil {
-			return err
-		}
+		b.addTask(opp[c], out[c], sigma*opponentNoise[c])
 	}
-	for i := range n {
-		dst[0].Pix[i], dst[1].Pix[i], dst[2].Pix[i] =
-			fromOpponent(dst[0].Pix[i], dst[1].Pix[i], dst[2].Pix[i])
+}
+
+func fromOpponentPlanes(dst []Plane, opp [3]Plane) {
+	r, g, b := dst[0].Pix, dst[1].Pix, dst[2].Pix
+	for i := range r {
+		r[i], g[i], b[i] = fromOpponent(opp[0].Pix[i], opp[1].Pix[i], opp[2].Pix[i])
 	}
-	return nil
 }
 
 // DenoiseImage denoises an image whose noise level is unknown, estimating it
@@ -212,18 +274,27 @@ func (m *Model) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, 
 // from the median absolute diagonal Haar wavelet coefficient (Donoho and
 // Johnstone's robust estimator, MAD/0.6745). Texture makes it read high.
 func EstimateSigma(p Plane) float32 {
+	s, _ := estimateSigma(p, nil)
+	return s
+}
+
+// estimateSigma is EstimateSigma with a reusable scratch slice.
+func estimateSigma(p Plane, scratch []float32) (float32, []float32) {
 	if p.W < 2 || p.H < 2 {
-		return 0
+		return 0, scratch
 	}
-	hh := make([]float32, 0, (p.W/2)*(p.H/2))
+	hh := scratch[:0]
 	for y := 0; y+1 < p.H; y += 2 {
 		for x := 0; x+1 < p.W; x += 2 {
 			a, b := p.Pix[y*p.W+x], p.Pix[y*p.W+x+1]
 			c, d := p.Pix[(y+1)*p.W+x], p.Pix[(y+1)*p.W+x+1]
 			v := (a - b - c + d) / 2
-			hh = append(hh, float32(math.Abs(float64(v))))
+			if v < 0 {
+				v = -v
+			}
+			hh = append(hh, v)
 		}
 	}
 	slices.Sort(hh)
-	return hh[len(hh)/2] / 0.6745
+	return hh[len(hh)/2] / 0.6745, hh
 }

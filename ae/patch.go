@@ -57,18 +57,6 @@ func blendWindow(po int) []float32 {
 	return w
 }
 
-// workspace holds the scratch memory of one plane denoise.
-type workspace struct {
-	acts       Activations
-	xmap, ymap []int
-	xs, ys     []int
-	acc, wsum  []float32
-	win        []float32
-	winSide    int
-}
-
-var workspaces = sync.Pool{New: func() any { return new(workspace) }}
-
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
@@ -76,110 +64,178 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// DenoisePlane writes into dst the denoised version of src, a plane with
-// noise of standard deviation sigma (0–255 scale), evaluating patches at the
-// given stride (0 means the model's default). dst and src may not overlap.
-func (m *Model) DenoisePlane(dst, src Plane, sigma float32, stride int) error {
-	a := m.Header.Arch
-	if stride == 0 {
-		stride = a.Stride
-	}
-	switch {
-	case src.W < 1 || src.H < 1 || len(src.Pix) != src.W*src.H:
-		return fmt.Errorf("denoise plane: bad size %dx%d with %d pixels",
-			src.W, src.H, len(src.Pix))
-	case dst.W != src.W || dst.H != src.H || len(dst.Pix) != len(src.Pix):
-		return fmt.Errorf("denoise plane: destination %dx%d, source %dx%d",
-			dst.W, dst.H, src.W, src.H)
-	case stride < 1:
-		return fmt.Errorf("denoise plane: stride %d", stride)
-	}
-	ws := workspaces.Get().(*workspace)
-	defer workspaces.Put(ws)
-	m.denoisePlane(ws, dst, src, sigma, stride)
-	return nil
+// planeTask is one plane's share of a batch: where its patches come from and
+// where their estimates accumulate.
+type planeTask struct {
+	src, dst   Plane
+	sigma      float32
+	cw, ch     int // canvas: the plane grown to at least one output patch
+	xmap, ymap []int
+	xs, ys     []int
+	acc, wsum  []float32
 }
 
-func (m *Model) denoisePlane(ws *workspace, dst, src Plane, sigma float32, stride int) {
+func (t *planeTask) patches() int { return len(t.xs) * len(t.ys) }
+
+// prepare sizes the task's maps and accumulators for its plane.
+func (t *planeTask) prepare(a Arch, stride int) {
+	pi, po := a.PatchIn, a.PatchOut
+	off := (pi - po) / 2
+	t.cw, t.ch = max(t.src.W, po), max(t.src.H, po)
+	t.xmap = grow(t.xmap, t.cw+2*off)
+	for i := range t.xmap {
+		t.xmap[i] = mirror(i-off, t.src.W)
+	}
+	t.ymap = grow(t.ymap, t.ch+2*off)
+	for i := range t.ymap {
+		t.ymap[i] = mirror(i-off, t.src.H) * t.src.W
+	}
+	t.xs = positions(t.xs, t.cw, po, stride)
+	t.ys = positions(t.ys, t.ch, po, stride)
+	t.acc = grow(t.acc, t.cw*t.ch)
+	t.wsum = grow(t.wsum, t.cw*t.ch)
+	clear(t.acc)
+	clear(t.wsum)
+}
+
+// finish divides the accumulated estimates by their weights into dst.
+func (t *planeTask) finish() {
+	w := t.src.W
+	for y := range t.src.H {
+		acc := t.acc[y*t.cw : y*t.cw+w]
+		wsum := t.wsum[y*t.cw : y*t.cw+w]
+		d := t.dst.Pix[y*w : (y+1)*w]
+		for x := range d {
+			d[x] = acc[x] / wsum[x]
+		}
+	}
+}
+
+// batcher evaluates the patches of many plane tasks in shared batches. Its
+// memory is reused from call to call, so a warm batcher allocates nothing.
+type batcher struct {
+	tasks   []planeTask
+	acts    Activations
+	rowTask []int32 // task of each row of the current batch
+	rowIdx  []int32 // patch index within that task
+	win     []float32
+	winSide int
+	opp     [][3]Plane // opponent-colour buffers, one set per colour job
+	oppOut  [][3]Plane
+	est     []float32
+}
+
+var batchers = sync.Pool{New: func() any { return new(batcher) }}
+
+func (b *batcher) addTask(src, dst Plane, sigma float32) {
+	if len(b.tasks) < cap(b.tasks) {
+		b.tasks = b.tasks[:len(b.tasks)+1]
+	} else {
+		b.tasks = append(b.tasks, planeTask{})
+	}
+	t := &b.tasks[len(b.tasks)-1]
+	t.src, t.dst, t.sigma = src, dst, sigma
+}
+
+// run denoises every task added.
+func (b *batcher) run(m *Model, stride int) {
 	a := m.Header.Arch
 	pi, po := a.PatchIn, a.PatchOut
 	off := (pi - po) / 2
-	cw, ch := max(src.W, po), max(src.H, po)
-
-	// Index maps from padded canvas coordinates to source pixels.
-	ws.xmap = grow(ws.xmap, cw+2*off)
-	for i := range ws.xmap {
-		ws.xmap[i] = mirror(i-off, src.W)
+	if b.winSide != po {
+		b.win, b.winSide = blendWindow(po), po
 	}
-	ws.ymap = grow(ws.ymap, ch+2*off)
-	for i := range ws.ymap {
-		ws.ymap[i] = mirror(i-off, src.H) * src.W
+	total := 0
+	for i := range b.tasks {
+		b.tasks[i].prepare(a, stride)
+		total += b.tasks[i].patches()
 	}
-	ws.xs = positions(ws.xs, cw, po, stride)
-	ws.ys = positions(ws.ys, ch, po, stride)
-	ws.acc = grow(ws.acc, cw*ch)
-	ws.wsum = grow(ws.wsum, cw*ch)
-	clear(ws.acc)
-	clear(ws.wsum)
-	if ws.winSide != po {
-		ws.win, ws.winSide = blendWindow(po), po
-	}
-
 	scale := m.Header.NormScale
 	inv := 1 / scale
 	nin := a.Inputs()
-	total := len(ws.xs) * len(ws.ys)
-	for start := 0; start < total; start += MaxBatchRows {
-		rows := min(MaxBatchRows, total-start)
-		x := ws.acts.Input(m.Net, rows)
+	ti, pidx := 0, 0
+	for done := 0; done < total; {
+		rows := min(MaxBatchRows, total-done)
+		x := b.acts.Input(m.Net, rows)
+		b.rowTask = grow(b.rowTask, rows)
+		b.rowIdx = grow(b.rowIdx, rows)
 
-		// Gather the input patches, normalised.
+		// Gather the input patches, normalised, walking across tasks.
 		for r := range rows {
-			p := start + r
-			ox, oy := ws.xs[p%len(ws.xs)], ws.ys[p/len(ws.xs)]
+			for pidx == b.tasks[ti].patches() {
+				ti, pidx = ti+1, 0
+			}
+			t := &b.tasks[ti]
+			b.rowTask[r], b.rowIdx[r] = int32(ti), int32(pidx)
+			ox, oy := t.xs[pidx%len(t.xs)], t.ys[pidx/len(t.xs)]
 			row := x[r*nin : (r+1)*nin]
 			for dy := range pi {
-				base := ws.ymap[oy+dy]
-				xm := ws.xmap[ox : ox+pi]
+				base := t.ymap[oy+dy]
 				dr := row[dy*pi : (dy+1)*pi]
-				for dx, xi := range xm {
-					dr[dx] = (src.Pix[base+xi] - 127.5) * inv
+				for dx, xi := range t.xmap[ox : ox+pi] {
+					dr[dx] = (t.src.Pix[base+xi] - 127.5) * inv
 				}
 			}
 			if a.SigmaInput {
-				row[pi*pi] = sigma * inv
+				row[pi*pi] = t.sigma * inv
 			}
+			pidx++
 		}
 
-		out := m.Net.Forward(&ws.acts)
+		out := m.Net.Forward(&b.acts)
 
 		// Blend the estimates (noisy centre minus predicted noise).
 		for r := range rows {
-			p := start + r
-			ox, oy := ws.xs[p%len(ws.xs)], ws.ys[p/len(ws.xs)]
+			t := &b.tasks[b.rowTask[r]]
+			p := int(b.rowIdx[r])
+			ox, oy := t.xs[p%len(t.xs)], t.ys[p/len(t.xs)]
 			row := x[r*nin : (r+1)*nin]
 			pred := out[r*po*po : (r+1)*po*po]
 			for dy := range po {
 				ci := (dy+off)*pi + off
-				ai := (oy+dy)*cw + ox
-				acc := ws.acc[ai : ai+po]
-				wsum := ws.wsum[ai : ai+po]
-				win := ws.win[dy*po : (dy+1)*po]
+				ai := (oy+dy)*t.cw + ox
+				acc := t.acc[ai : ai+po]
+				wsum := t.wsum[ai : ai+po]
+				win := b.win[dy*po : (dy+1)*po]
+				in := row[ci : ci+po]
+				pr := pred[dy*po : (dy+1)*po]
 				for dx := range po {
-					est := (row[ci+dx]-pred[dy*po+dx])*scale + 127.5
+					est := (in[dx]-pr[dx])*scale + 127.5
 					acc[dx] += win[dx] * est
 					wsum[dx] += win[dx]
 				}
 			}
 		}
+		done += rows
 	}
+	for i := range b.tasks {
+		b.tasks[i].finish()
+	}
+}
 
-	for y := range src.H {
-		acc := ws.acc[y*cw : y*cw+src.W]
-		wsum := ws.wsum[y*cw : y*cw+src.W]
-		d := dst.Pix[y*src.W : (y+1)*src.W]
-		for x := range d {
-			d[x] = acc[x] / wsum[x]
-		}
+// reset forgets the tasks, keeping their memory.
+func (b *batcher) reset() {
+	for i := range b.tasks {
+		b.tasks[i].src, b.tasks[i].dst = Plane{}, Plane{}
 	}
+	b.tasks = b.tasks[:0]
+	b.opp = b.opp[:0]
+	b.oppOut = b.oppOut[:0]
+}
+
+func checkPlanes(dst, src Plane) error {
+	switch {
+	case src.W < 1 || src.H < 1 || len(src.Pix) != src.W*src.H:
+		return fmt.Errorf("bad plane size %dx%d with %d pixels", src.W, src.H, len(src.Pix))
+	case dst.W != src.W || dst.H != src.H || len(dst.Pix) != len(src.Pix):
+		return fmt.Errorf("destination %dx%d, source %dx%d", dst.W, dst.H, src.W, src.H)
+	}
+	return nil
+}
+
+// DenoisePlane writes into dst the denoised version of src, a plane with
+// noise of standard deviation sigma (0–255 scale), evaluating patches at the
+// given stride (0 means the model's default). dst and src may not overlap.
+func (m *Model) DenoisePlane(dst, src Plane, sigma float32, stride int) error {
+	return m.DenoiseJobs([]Job{{Dst: []Plane{dst}, Src: []Plane{src}, Sigma: sigma}}, stride)
 }

@@ -1,0 +1,157 @@
+package ae
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+)
+
+// Denoiser denoises images one after another, reusing its buffers: in the
+// steady state a call allocates nothing. The image a call returns belongs to
+// the Denoiser and stays valid until its next call. A Denoiser is not safe for
+// concurrent use; give each goroutine its own.
+type Denoiser struct {
+	Model  *Model
+	Stride int // 0: the model's default
+
+	src, dst []Plane
+	grey     *image.Gray
+	colour   *image.NRGBA
+	conv     *image.NRGBA
+	job      [1]Job
+	batch    batcher
+}
+
+// Denoise denoises img, whose noise deviation is sigma on the 0–255 scale (a
+// negative sigma asks for a per-image estimate). Grey images come back as
+// *image.Gray, others as *image.NRGBA with the source's alpha.
+func (d *Denoiser) Denoise(img image.Image, sigma float64) (image.Image, error) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w < 1 || h < 1 {
+		return nil, fmt.Errorf("denoise image: empty image %dx%d", w, h)
+	}
+	grey := IsGrey(img)
+	n := 3
+	if grey {
+		n = 1
+	}
+	d.src, d.dst = sizePlanes(d.src, n, w, h), sizePlanes(d.dst, n, w, h)
+	var alpha *image.NRGBA
+	if grey {
+		d.greyPlanes(img)
+	} else {
+		alpha = d.colourPlanes(img)
+	}
+	d.job[0] = Job{Src: d.src, Dst: d.dst, Sigma: float32(sigma)}
+	stride, err := d.Model.checkJobs(d.job[:], d.Stride)
+	if err != nil {
+		return nil, fmt.Errorf("denoise image: %w", err)
+	}
+	d.Model.denoiseJobs(&d.batch, d.job[:], stride)
+	if grey {
+		d.grey = reuseGray(d.grey, w, h)
+		for i, v := range d.dst[0].Pix {
+			d.grey.Pix[i] = to8(v)
+		}
+		return d.grey, nil
+	}
+	d.colour = reuseNRGBA(d.colour, w, h)
+	r, g, bl := d.dst[0].Pix, d.dst[1].Pix, d.dst[2].Pix
+	for y := range h {
+		row := d.colour.Pix[y*d.colour.Stride : y*d.colour.Stride+4*w]
+		for x := range w {
+			i := y*w + x
+			row[4*x], row[4*x+1], row[4*x+2] = to8(r[i]), to8(g[i]), to8(bl[i])
+			row[4*x+3] = 255
+			if alpha != nil {
+				row[4*x+3] = alpha.Pix[y*alpha.Stride+4*x+3]
+			}
+		}
+	}
+	return d.colour, nil
+}
+
+func sizePlanes(ps []Plane, n, w, h int) []Plane {
+	ps = grow(ps, n)
+	for i := range ps {
+		ps[i] = Plane{W: w, H: h, Pix: grow(ps[i].Pix, w*h)}
+	}
+	return ps
+}
+
+func reuseGray(g *image.Gray, w, h int) *image.Gray {
+	if g == nil || cap(g.Pix) < w*h {
+		return image.NewGray(image.Rect(0, 0, w, h))
+	}
+	g.Pix, g.Stride, g.Rect = g.Pix[:w*h], w, image.Rect(0, 0, w, h)
+	return g
+}
+
+func reuseNRGBA(c *image.NRGBA, w, h int) *image.NRGBA {
+	if c == nil || cap(c.Pix) < 4*w*h {
+		return image.NewNRGBA(image.Rect(0, 0, w, h))
+	}
+	c.Pix, c.Stride, c.Rect = c.Pix[:4*w*h], 4*w, image.Rect(0, 0, w, h)
+	return c
+}
+
+func (d *Denoiser) greyPlanes(img image.Image) {
+	b := img.Bounds()
+	w, p := b.Dx(), d.src[0].Pix
+	if g, ok := img.(*image.Gray); ok {
+		for y := range b.Dy() {
+			off := (y+b.Min.Y-g.Rect.Min.Y)*g.Stride + b.Min.X - g.Rect.Min.X
+			for x, v := range g.Pix[off : off+w] {
+				p[y*w+x] = float32(v)
+			}
+		}
+		return
+	}
+	for y := range b.Dy() {
+		for x := range w {
+			v := color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
+			p[y*w+x] = float32(v.Y)
+		}
+	}
+}
+
+// colourPlanes fills the R, G, B planes and returns the image holding the
+// alpha channel when it is not opaque.
+func (d *Denoiser) colourPlanes(img image.Image) *image.NRGBA {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	r, g, bl := d.src[0].Pix, d.src[1].Pix, d.src[2].Pix
+	if yc, ok := img.(*image.YCbCr); ok {
+		for y := range h {
+			for x := range w {
+				yi := yc.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := yc.COffset(b.Min.X+x, b.Min.Y+y)
+				rr, gg, bb := color.YCbCrToRGB(yc.Y[yi], yc.Cb[ci], yc.Cr[ci])
+				i := y*w + x
+				r[i], g[i], bl[i] = float32(rr), float32(gg), float32(bb)
+			}
+		}
+		return nil
+	}
+	src, ok := img.(*image.NRGBA)
+	if !ok || src.Rect.Min != b.Min {
+		d.conv = reuseNRGBA(d.conv, w, h)
+		draw.Draw(d.conv, d.conv.Rect, img, b.Min, draw.Src)
+		src = d.conv
+	}
+	opaque := true
+	for y := range h {
+		row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+		for x := range w {
+			i := y*w + x
+			r[i], g[i], bl[i] = float32(row[4*x]), float32(row[4*x+1]), float32(row[4*x+2])
+			opaque = opaque && row[4*x+3] == 255
+		}
+	}
+	if opaque {
+		return nil
+	}
+	return src
+}
