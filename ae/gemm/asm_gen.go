@@ -17,6 +17,11 @@
 // order with one fused multiply-add per step. Row i of A at step p is read
 // at a + i·rsa + p·csa (bytes); B is a packed panel of kc rows of NR floats.
 // With load != 0 the result is fma(acc, alpha, beta·C) lane by lane.
+//
+// Each kernel comes in two variants: kernX takes any strides, kernXC
+// requires csa == 4 (rows of A contiguous along k, the common case) and
+// unrolls the loop over k by 8 with prefetching. Both do the same
+// arithmetic in the same order, so they give the same bits.
 package main
 
 import (
@@ -28,8 +33,10 @@ import (
 func main() {
 	var g gen
 	g.header()
-	g.avx512(14)
-	g.avx2()
+	for _, contig := range []bool{false, true} {
+		g.avx512(14, contig)
+		g.avx2(contig)
+	}
 	if err := os.WriteFile("kernel_amd64.s", g.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -105,6 +112,25 @@ func rowAddr(r int) string {
 	panic("row out of range")
 }
 
+// Tuning of the contiguous variants, in bytes ahead of the current step.
+const (
+	unroll   = 8   // k steps per iteration of the contiguous loop
+	prefB    = 512 // prefetch distance along the packed B panel
+	prefA    = 128 // prefetch distance along each row of A
+	usePrefB = true
+	usePrefA = true
+)
+
+// isa describes the registers of one kernel family.
+type isa struct {
+	name  string   // symbol suffix: AVX512 or AVX2
+	vec   int      // bytes in one vector register
+	acc   []string // accumulators: row r, half h is acc[2r+h]
+	b     [2]string
+	bcast string
+	zero  string // instruction zeroing a register
+}
+
 // prologue loads the A addressing registers, B and the step count.
 func (g *gen) prologue(mr int) {
 	g.in("MOVQ kc+0(FP), CX")
@@ -120,45 +146,123 @@ func (g *gen) prologue(mr int) {
 	}
 }
 
-// avx512 writes kernAVX512: an mr×32 tile in 2·mr zmm accumulators.
-// Z15 is left alone (it is the zero register of Go's internal ABI and
-// costs nothing to avoid); Z29, Z30 hold a row of B and Z31 a broadcast.
-func (g *gen) avx512(mr int) {
-	var acc []string
-	for i := 0; len(acc) < 2*mr; i++ {
-		if i != 15 {
-			acc = append(acc, fmt.Sprintf("Z%d", i))
+// step writes one step of k: a row of B, then a broadcast and two FMAs per
+// row of A. aOff and bOff are the byte offsets of the step along A's rows
+// and B's panel (contiguous variant); pf adds prefetches of B and of the
+// rows of A listed in pfRows.
+func (g *gen) step(x isa, mr, aOff, bOff int, pf bool, pfRows []int) {
+	g.in("VMOVUPS %d(BX), %s", bOff, x.b[0])
+	g.in("VMOVUPS %d(BX), %s", bOff+x.vec, x.b[1])
+	if pf && usePrefB {
+		for o := 0; o < 2*x.vec; o += 64 {
+			g.in("PREFETCHT0 %d(BX)", bOff+o+prefB)
 		}
 	}
-	g.p("// func kernAVX512(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,")
-	g.p("//	alpha, beta float32, load, mr, nr int)")
-	g.p("TEXT ·kernAVX512(SB), NOSPLIT, %s", frame)
-	g.prologue(mr)
-	for _, z := range acc {
-		g.in("VPXORD %s, %s, %s", z, z, z)
+	for r := 0; r < mr; r++ {
+		g.in("VBROADCASTSS %s, %s", disp(aOff, rowAddr(r)), x.bcast)
+		g.in("VFMADD231PS %s, %s, %s", x.b[0], x.bcast, x.acc[2*r])
+		g.in("VFMADD231PS %s, %s, %s", x.b[1], x.bcast, x.acc[2*r+1])
+	}
+	if usePrefA {
+		for _, r := range pfRows {
+			g.in("PREFETCHT0 %s", disp(aOff+prefA, rowAddr(r)))
+		}
+	}
+}
+
+func disp(off int, addr string) string {
+	if off == 0 {
+		return addr
+	}
+	return fmt.Sprint(off) + addr
+}
+
+// loop writes the loop over k, ending at label store. The contiguous
+// variant runs unroll steps per iteration and then single steps.
+func (g *gen) loop(x isa, mr int, contig bool) {
+	bStep := 2 * x.vec
+	advance := func(steps int, aStep string) {
+		g.in("ADDQ $%d, BX", steps*bStep)
+		g.in("ADDQ %s, AX", aStep)
+		if mr > 7 {
+			g.in("ADDQ %s, DX", aStep)
+		}
+	}
+	if contig {
+		g.in("MOVQ CX, R12")
+		g.in("SHRQ $%d, R12", log2(unroll))
+		g.in("ANDQ $%d, CX", unroll-1)
+		g.in("TESTQ R12, R12")
+		g.in("JZ tail")
+		g.p("loop%d:", unroll)
+		for u := 0; u < unroll; u++ {
+			// Spread one prefetch per row of A over the unrolled steps.
+			var rows []int
+			for r := 0; r < mr; r++ {
+				if r*unroll/mr == u {
+					rows = append(rows, r)
+				}
+			}
+			g.step(x, mr, 4*u, u*bStep, true, rows)
+		}
+		advance(unroll, fmt.Sprintf("$%d", 4*unroll))
+		g.in("DECQ R12")
+		g.in("JNZ loop%d", unroll)
+		g.p("tail:")
 	}
 	g.in("TESTQ CX, CX")
-	g.in("JLE avx512store")
-	g.p("")
-	g.p("avx512loop:")
-	g.in("VMOVUPS (BX), Z29")
-	g.in("VMOVUPS 64(BX), Z30")
-	for r := 0; r < mr; r++ {
-		g.in("VBROADCASTSS %s, Z31", rowAddr(r))
-		g.in("VFMADD231PS Z29, Z31, %s", acc[2*r])
-		g.in("VFMADD231PS Z30, Z31, %s", acc[2*r+1])
-	}
-	g.in("ADDQ $128, BX")
-	g.in("ADDQ R11, AX")
-	if mr > 7 {
-		g.in("ADDQ R11, DX")
+	g.in("JLE store")
+	g.p("loop1:")
+	g.step(x, mr, 0, 0, false, nil)
+	if contig {
+		advance(1, "$4")
+	} else {
+		advance(1, "R11")
 	}
 	g.in("DECQ CX")
-	g.in("JNZ avx512loop")
+	g.in("JNZ loop1")
 	g.p("")
+}
+
+func log2(n int) int {
+	l := 0
+	for 1<<l < n {
+		l++
+	}
+	return l
+}
+
+// signature writes the comment and TEXT line of a kernel.
+func (g *gen) signature(x isa, contig bool) {
+	name := "kern" + x.name
+	if contig {
+		name += "C"
+	}
+	g.p("// func %s(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,", name)
+	g.p("//	alpha, beta float32, load, mr, nr int)")
+	g.p("TEXT ·%s(SB), NOSPLIT, %s", name, frame)
+}
+
+// avx512 writes the mr×32 AVX-512 kernel in 2·mr zmm accumulators. Z15 is
+// left alone (it is the zero register of Go's internal ABI and costs
+// nothing to avoid); Z29, Z30 hold a row of B and Z31 a broadcast.
+func (g *gen) avx512(mr int, contig bool) {
+	x := isa{name: "AVX512", vec: 64, b: [2]string{"Z29", "Z30"}, bcast: "Z31",
+		zero: "VPXORD"}
+	for i := 0; len(x.acc) < 2*mr; i++ {
+		if i != 15 {
+			x.acc = append(x.acc, fmt.Sprintf("Z%d", i))
+		}
+	}
+	g.signature(x, contig)
+	g.prologue(mr)
+	for _, z := range x.acc {
+		g.in("%s %s, %s, %s", x.zero, z, z, z)
+	}
+	g.loop(x, mr, contig)
 
 	// Epilogue: K1, K2 mask the two 16-lane halves of a row, CX counts rows.
-	g.p("avx512store:")
+	g.p("store:")
 	g.in("MOVQ c+40(FP), DI")
 	g.in("MOVQ ldc+48(FP), SI")
 	g.in("VBROADCASTSS alpha+56(FP), Z29")
@@ -173,26 +277,26 @@ func (g *gen) avx512(mr int) {
 	g.in("MOVQ mr+72(FP), CX")
 	g.in("MOVQ load+64(FP), BX")
 	g.in("TESTQ BX, BX")
-	g.in("JZ avx512noload")
+	g.in("JZ noload")
 	for r := 0; r < mr; r++ {
 		for h, k := range []string{"K1", "K2"} {
 			off := 64 * h
 			g.in("VMOVUPS.Z %d(DI), %s, Z31", off, k)
 			g.in("VMULPS Z30, Z31, Z31")
-			g.in("VFMADD231PS Z29, %s, Z31", acc[2*r+h])
+			g.in("VFMADD231PS Z29, %s, Z31", x.acc[2*r+h])
 			g.in("VMOVUPS Z31, %s, %d(DI)", k, off)
 		}
-		g.rowStep("avx512done", r, mr)
+		g.rowStep(r, mr)
 	}
-	g.p("avx512noload:")
+	g.p("noload:")
 	for r := 0; r < mr; r++ {
 		for h, k := range []string{"K1", "K2"} {
-			g.in("VMULPS Z29, %s, %s", acc[2*r+h], acc[2*r+h])
-			g.in("VMOVUPS %s, %s, %d(DI)", acc[2*r+h], k, 64*h)
+			g.in("VMULPS Z29, %s, %s", x.acc[2*r+h], x.acc[2*r+h])
+			g.in("VMOVUPS %s, %s, %d(DI)", x.acc[2*r+h], k, 64*h)
 		}
-		g.rowStep("avx512done", r, mr)
+		g.rowStep(r, mr)
 	}
-	g.p("avx512done:")
+	g.p("done:")
 	g.in("VZEROUPPER")
 	g.in("RET")
 	g.p("")
@@ -200,51 +304,36 @@ func (g *gen) avx512(mr int) {
 
 // rowStep ends the store of row r: stop after the last wanted row, else
 // move DI to the next row of C.
-func (g *gen) rowStep(done string, r, mr int) {
+func (g *gen) rowStep(r, mr int) {
 	if r == mr-1 {
-		g.in("JMP %s", done)
+		g.in("JMP done")
 		return
 	}
 	g.in("DECQ CX")
-	g.in("JZ %s", done)
+	g.in("JZ done")
 	g.in("ADDQ SI, DI")
 }
 
-// avx2 writes kernAVX2: a 6×16 tile in 12 ymm accumulators; Y12, Y13 hold a
+// avx2 writes the 6×16 AVX2 kernel in 12 ymm accumulators; Y12, Y13 hold a
 // row of B and Y14 a broadcast. The epilogue also uses Y15, which ABI0
 // code may clobber.
-func (g *gen) avx2() {
+func (g *gen) avx2(contig bool) {
 	const mr = 6
-	acc := func(r, h int) string { return fmt.Sprintf("Y%d", 2*r+h) }
-	g.p("// func kernAVX2(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,")
-	g.p("//	alpha, beta float32, load, mr, nr int)")
-	g.p("TEXT ·kernAVX2(SB), NOSPLIT, %s", frame)
+	x := isa{name: "AVX2", vec: 32, b: [2]string{"Y12", "Y13"}, bcast: "Y14",
+		zero: "VXORPS"}
+	for i := 0; i < 2*mr; i++ {
+		x.acc = append(x.acc, fmt.Sprintf("Y%d", i))
+	}
+	g.signature(x, contig)
 	g.prologue(mr)
-	for r := 0; r < mr; r++ {
-		for h := 0; h < 2; h++ {
-			g.in("VXORPS %s, %s, %s", acc(r, h), acc(r, h), acc(r, h))
-		}
+	for _, y := range x.acc {
+		g.in("%s %s, %s, %s", x.zero, y, y, y)
 	}
-	g.in("TESTQ CX, CX")
-	g.in("JLE avx2store")
-	g.p("")
-	g.p("avx2loop:")
-	g.in("VMOVUPS (BX), Y12")
-	g.in("VMOVUPS 32(BX), Y13")
-	for r := 0; r < mr; r++ {
-		g.in("VBROADCASTSS %s, Y14", rowAddr(r))
-		g.in("VFMADD231PS Y12, Y14, %s", acc(r, 0))
-		g.in("VFMADD231PS Y13, Y14, %s", acc(r, 1))
-	}
-	g.in("ADDQ $64, BX")
-	g.in("ADDQ R11, AX")
-	g.in("DECQ CX")
-	g.in("JNZ avx2loop")
-	g.p("")
+	g.loop(x, mr, contig)
 
 	// Epilogue: Y14 masks the low half of a row; the high-half mask goes to
 	// Y0 once row 0's low half is stored. R13 = -nr indexes maskTab<>.
-	g.p("avx2store:")
+	g.p("store:")
 	g.in("MOVQ c+40(FP), DI")
 	g.in("MOVQ ldc+48(FP), SI")
 	g.in("VBROADCASTSS alpha+56(FP), Y12")
@@ -256,39 +345,34 @@ func (g *gen) avx2() {
 	g.in("MOVQ mr+72(FP), CX")
 	g.in("MOVQ load+64(FP), BX")
 	g.in("TESTQ BX, BX")
-	g.in("JZ avx2noload")
-	for r := 0; r < mr; r++ {
-		for h := 0; h < 2; h++ {
-			mask := "Y14"
-			if h == 1 {
-				mask = "Y0"
-			}
-			g.in("VMASKMOVPS %d(DI), %s, Y15", 32*h, mask)
-			g.in("VMULPS Y13, Y15, Y15")
-			g.in("VFMADD231PS Y12, %s, Y15", acc(r, h))
-			g.in("VMASKMOVPS Y15, %s, %d(DI)", mask, 32*h)
-			if r == 0 && h == 0 {
-				g.in("VMOVDQU 96(R12)(R13*4), Y0")
-			}
+	g.in("JZ noload")
+	for _, load := range []bool{true, false} {
+		if !load {
+			g.p("noload:")
 		}
-		g.rowStep("avx2done", r, mr)
-	}
-	g.p("avx2noload:")
-	for r := 0; r < mr; r++ {
-		for h := 0; h < 2; h++ {
-			mask := "Y14"
-			if h == 1 {
-				mask = "Y0"
+		for r := 0; r < mr; r++ {
+			for h := 0; h < 2; h++ {
+				mask, acc := "Y14", x.acc[2*r+h]
+				if h == 1 {
+					mask = "Y0"
+				}
+				if load {
+					g.in("VMASKMOVPS %d(DI), %s, Y15", 32*h, mask)
+					g.in("VMULPS Y13, Y15, Y15")
+					g.in("VFMADD231PS Y12, %s, Y15", acc)
+					g.in("VMASKMOVPS Y15, %s, %d(DI)", mask, 32*h)
+				} else {
+					g.in("VMULPS Y12, %s, %s", acc, acc)
+					g.in("VMASKMOVPS %s, %s, %d(DI)", acc, mask, 32*h)
+				}
+				if r == 0 && h == 0 {
+					g.in("VMOVDQU 96(R12)(R13*4), Y0")
+				}
 			}
-			g.in("VMULPS Y12, %s, %s", acc(r, h), acc(r, h))
-			g.in("VMASKMOVPS %s, %s, %d(DI)", acc(r, h), mask, 32*h)
-			if r == 0 && h == 0 {
-				g.in("VMOVDQU 96(R12)(R13*4), Y0")
-			}
+			g.rowStep(r, mr)
 		}
-		g.rowStep("avx2done", r, mr)
 	}
-	g.p("avx2done:")
+	g.p("done:")
 	g.in("VZEROUPPER")
 	g.in("RET")
 	g.p("")

@@ -46,12 +46,11 @@ func BenchmarkSgemm(b *testing.B) {
 						defer SetThreads(0)
 					}
 					run()
-					b.ResetTimer()
 					for b.Loop() {
 						run()
 					}
-					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
-					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 				})
 			}
 		}
@@ -64,4 +63,26 @@ func gonumGemm(m, n, k int, a, w, c []float32) func() {
 	gw := blas32.General{Rows: k, Cols: n, Stride: n, Data: w}
 	gc := blas32.General{Rows: m, Cols: n, Stride: n, Data: c}
 	return func() { blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, ga, gw, 0, gc) }
+}
+
+// BenchmarkKernel measures one micro-kernel call on a tile whose operands
+// stay in L1, the ceiling for the whole product.
+func BenchmarkKernel(b *testing.B) {
+	defer active.Store(active.Load())
+	for _, k := range kernels {
+		for _, kc := range []int{64, 128, 256} {
+			b.Run(fmt.Sprintf("%s/kc=%d", k.name, kc), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(2, 2))
+				a := randSlice(rng, k.mr*kc)
+				bp := randSlice(rng, kc*k.nr)
+				c := make([]float32, k.mr*k.nr)
+				for b.Loop() {
+					k.fn(kc, &a[0], uintptr(kc)*4, 4, &bp[0], &c[0], uintptr(k.nr)*4,
+						1, 0, 0, k.mr, k.nr)
+				}
+				flops := 2 * float64(k.mr*k.nr*kc)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
 }

@@ -86,9 +86,10 @@ type plan struct {
 	bp, edge   []float32 // packed B block; A rows of the last, short tile
 	bufB, bufE []float32 // backing storage of bp and edge
 
-	nw     int  // workers
-	splitN bool // workers share out column tiles rather than row tiles
-	pack   bool // the phase being run: packing or computing
+	nw     int          // workers
+	splitN bool         // workers share out column tiles rather than row tiles
+	pack   bool         // the phase being run: packing or computing
+	next   atomic.Int64 // the next item of the phase to take
 	wg     sync.WaitGroup
 }
 
@@ -136,86 +137,107 @@ func (p *plan) split(k int) {
 	p.nw = max(nw, 1)
 }
 
-// task hands one worker's share of a phase to a goroutine.
-type task struct {
-	p *plan
-	w int
-}
-
-// tasks carries tasks to the goroutines that parallel starts; each takes
+// tasks carries plans to the goroutines that parallel starts; each takes
 // exactly one. Passing work through a channel, rather than a closure, keeps
 // the call free of allocations.
-var tasks = make(chan task, 256)
+var tasks = make(chan *plan, 256)
 
 func worker() {
-	t := <-tasks
-	t.p.phase(t.w)
-	t.p.wg.Done()
+	p := <-tasks
+	p.phase()
+	p.wg.Done()
 }
 
-// parallel runs one phase on p.nw workers, the caller being worker 0, and
-// returns when all are done.
+// parallel runs one phase on p.nw workers, the caller being one of them,
+// and returns when all are done. Workers take items (tiles, panels) one at
+// a time from a shared counter, so a worker that the OS delays leaves its
+// share to the others.
 func (p *plan) parallel(pack bool) {
 	p.pack = pack
+	p.next.Store(0)
 	p.wg.Add(p.nw - 1)
 	for w := 1; w < p.nw; w++ {
 		go worker()
-		tasks <- task{p, w}
+		tasks <- p
 	}
-	p.phase(0)
+	p.phase()
 	p.wg.Wait()
 }
 
-func (p *plan) phase(w int) {
-	if p.pack {
-		p.packPhase(w)
-	} else {
-		p.computePhase(w)
-	}
-}
-
-// share returns worker w's part [lo, hi) of n items.
-func (p *plan) share(n, w int) (lo, hi int) {
-	return n * w / p.nw, n * (w + 1) / p.nw
-}
-
-// packPhase packs worker w's share of the B panels; the last worker also
-// copies the rows of a short last row tile.
-func (p *plan) packPhase(w int) {
-	nr, kb := p.kr.nr, p.kb
-	lo, hi := p.share(ceilDiv(p.nb, nr), w)
-	for t := lo; t < hi; t++ {
-		j := t * nr
-		packB(p.bp[t*kb*nr:(t+1)*kb*nr], p.transB, p.b, p.ldb, p.p0, kb,
-			p.j0+j, min(nr, p.nb-j), nr)
-	}
-	if w == p.nw-1 && p.m%p.kr.mr != 0 {
-		packEdge(p.edge[:kb*p.kr.mr], p.transA, p.a, p.lda, p.p0, kb,
-			p.m-p.m%p.kr.mr, p.m%p.kr.mr)
-	}
-}
-
-// computePhase runs the kernel over worker w's tiles of C.
-func (p *plan) computePhase(w int) {
-	kr, kb := p.kr, p.kb
-	mt, nt := ceilDiv(p.m, kr.mr), ceilDiv(p.nb, kr.nr)
-	ilo, ihi, jlo, jhi := 0, mt, 0, nt
-	if p.splitN {
-		jlo, jhi = p.share(nt, w)
-	} else {
-		ilo, ihi = p.share(mt, w)
-	}
-	ldc := uintptr(p.ldc) * 4
-	for it := ilo; it < ihi; it++ {
-		i := it * kr.mr
-		rows := min(kr.mr, p.m-i)
-		a, rsa, csa := p.rowsOfA(i, rows)
-		for jt := jlo; jt < jhi; jt++ {
-			j := jt * kr.nr
-			kr.fn(kb, a, rsa, csa, &p.bp[jt*kb*kr.nr], &p.c[i*p.ldc+p.j0+j], ldc,
-				p.alpha, p.beta, p.load, rows, min(kr.nr, p.nb-j))
+// phase runs items of the current phase until none are left.
+func (p *plan) phase() {
+	n := p.items()
+	for {
+		it := int(p.next.Add(1) - 1)
+		if it >= n {
+			return
+		}
+		if p.pack {
+			p.packItem(it)
+		} else {
+			p.computeItem(it)
 		}
 	}
+}
+
+// items counts the items of the current phase: one per panel of B, plus
+// the short last row tile of A, when packing; one per row tile (or column
+// tile, with splitN) when computing.
+func (p *plan) items() int {
+	mt, nt := ceilDiv(p.m, p.kr.mr), ceilDiv(p.nb, p.kr.nr)
+	switch {
+	case p.pack:
+		return nt + 1
+	case p.splitN:
+		return nt
+	default:
+		return mt
+	}
+}
+
+// packItem packs panel it of B or, for it past the last panel, the rows of
+// a short last row tile of A.
+func (p *plan) packItem(it int) {
+	kr, kb := p.kr, p.kb
+	nr := kr.nr
+	if j := it * nr; j < p.nb {
+		packB(p.bp[it*kb*nr:(it+1)*kb*nr], p.transB, p.b, p.ldb, p.p0, kb,
+			p.j0+j, min(nr, p.nb-j), nr)
+		return
+	}
+	if r := p.m % kr.mr; r != 0 {
+		packEdge(p.edge[:kb*kr.mr], p.transA, p.a, p.lda, p.p0, kb, p.m-r, r)
+	}
+}
+
+// computeItem runs the kernel over row tile it of C, or over column tile
+// it with splitN.
+func (p *plan) computeItem(it int) {
+	kr := p.kr
+	mt, nt := ceilDiv(p.m, kr.mr), ceilDiv(p.nb, kr.nr)
+	if p.splitN {
+		for i := 0; i < mt; i++ {
+			p.tile(i, it)
+		}
+		return
+	}
+	for j := 0; j < nt; j++ {
+		p.tile(it, j)
+	}
+}
+
+// tile runs the kernel on row tile it and column tile jt of the block.
+func (p *plan) tile(it, jt int) {
+	kr, kb := p.kr, p.kb
+	i, j := it*kr.mr, jt*kr.nr
+	rows := min(kr.mr, p.m-i)
+	a, rsa, csa := p.rowsOfA(i, rows)
+	fn := kr.fn
+	if csa == 4 {
+		fn = kr.contig
+	}
+	fn(kb, a, rsa, csa, &p.bp[jt*kb*kr.nr], &p.c[i*p.ldc+p.j0+j], uintptr(p.ldc)*4,
+		p.alpha, p.beta, p.load, rows, min(kr.nr, p.nb-j))
 }
 
 // rowsOfA locates rows i.. of op(A) for the current k block: the address of

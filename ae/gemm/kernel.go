@@ -16,12 +16,14 @@ type kernelFunc func(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc ui
 // kernel is a micro-kernel with its register block.
 type kernel struct {
 	name   string
-	mr, nr int // rows of A and columns of B in one tile
-	fn     kernelFunc
+	mr, nr int        // rows of A and columns of B in one tile
+	fn     kernelFunc // any strides
+	contig kernelFunc // csa == 4 only: rows of A contiguous along k
 }
 
 // generic is the portable kernel, used where no assembly kernel fits.
-var generic = &kernel{name: "generic", mr: 4, nr: 4, fn: kernGeneric}
+var generic = &kernel{name: "generic", mr: 4, nr: 4, fn: kernGeneric,
+	contig: kernGeneric}
 
 // kernels lists the kernels usable on this CPU, fastest first; the last is
 // always generic. It is filled in by init.

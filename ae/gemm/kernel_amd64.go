@@ -12,6 +12,18 @@ import "golang.org/x/sys/cpu"
 func kernAVX512(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
 	alpha, beta float32, load, mr, nr int)
 
+// kernAVX512C is kernAVX512 for csa == 4.
+//
+//go:noescape
+func kernAVX512C(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
+	alpha, beta float32, load, mr, nr int)
+
+// kernAVX2C is kernAVX2 for csa == 4.
+//
+//go:noescape
+func kernAVX2C(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
+	alpha, beta float32, load, mr, nr int)
+
 // kernAVX2 is the 6×16 AVX2+FMA kernel (two ymm accumulators per row).
 //
 //go:noescape
@@ -23,10 +35,12 @@ func kernAVX2(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
 func archKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, &kernel{name: "avx512", mr: 14, nr: 32, fn: kernAVX512})
+		ks = append(ks, &kernel{name: "avx512", mr: 14, nr: 32, fn: kernAVX512,
+			contig: kernAVX512C})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2})
+		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2,
+			contig: kernAVX2C})
 	}
 	return ks
 }
