@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -52,8 +53,17 @@ func TopicConfigs(cfg *Config, topic string) map[string]string {
 
 // EnsureTopics creates cfg's topics with their configs and partition counts;
 // a topic that exists already is left as it is. The models topic has one
-// partition so that a model's chunks and its manifest stay in order.
+// partition so that a model's chunks and its manifest stay in order. It
+// returns once every partition of every topic has a leader that answers,
+// which on a real broker comes a moment after creation.
 func EnsureTopics(ctx context.Context, cfg *Config) error {
+	if err := createTopics(ctx, cfg); err != nil {
+		return err
+	}
+	return waitTopics(ctx, cfg, cfg.Topics().All())
+}
+
+func createTopics(ctx context.Context, cfg *Config) error {
 	ts := cfg.Topics()
 	req := &kafka.CreateTopicsRequest{}
 	for _, name := range ts.All() {
@@ -84,6 +94,26 @@ func EnsureTopics(ctx context.Context, cfg *Config) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitTopics waits until every partition of topics answers a list-offsets
+// request, trying for at most 30 s.
+func waitTopics(ctx context.Context, cfg *Config, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, topic := range topics {
+		for {
+			_, err := EndOffsets(ctx, cfg, topic)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for topic %s to be ready: %w", topic, err)
+			}
+			sleep(ctx, 100*time.Millisecond)
+		}
+	}
+	return nil
 }
 
 // DescribeTopicConfigs returns the named configs of topic as the broker
