@@ -35,6 +35,14 @@ type Model interface {
 	DenoiseImage(img image.Image) (image.Image, error)
 }
 
+// SigmaModel is a Model that can also be told the noise deviation of an
+// image (0-255 scale) instead of estimating it. The denoiser uses it when an
+// input carries a valid cf-noise-sigma header.
+type SigmaModel interface {
+	Model
+	DenoiseImageSigma(img image.Image, sigma float64) (image.Image, error)
+}
+
 // Decoder turns a model record's bytes into a Model, validating it
 // (checksum, shape, NaN).
 type Decoder func(data []byte) (Model, error)
@@ -276,7 +284,7 @@ func (d *Denoiser) denoise(rec pipeline.Record) (*pipeline.Record, string, error
 		return nil, "decode", err
 	}
 	m := d.Model()
-	clean, err := m.DenoiseImage(img)
+	clean, err := denoiseWith(m, img, rec)
 	if err != nil {
 		return nil, "denoise", fmt.Errorf("model %s: %w", m.Version(), err)
 	}
@@ -303,6 +311,19 @@ func (d *Denoiser) denoise(rec pipeline.Record) (*pipeline.Record, string, error
 	out.SetHeader(pipeline.HeaderContentType, "image/png")
 	out.SetHeader(pipeline.HeaderModelVersion, m.Version())
 	return out, "", nil
+}
+
+// denoiseWith runs m on img, telling it the noise deviation when the record
+// carries one and m can use it.
+func denoiseWith(m Model, img image.Image, rec pipeline.Record) (image.Image, error) {
+	if sm, ok := m.(SigmaModel); ok {
+		if v, ok := rec.Header(pipeline.HeaderNoiseSigma); ok {
+			if sigma, err := pipeline.ParseSigma(v); err == nil && sigma > 0 {
+				return sm.DenoiseImageSigma(img, sigma)
+			}
+		}
+	}
+	return m.DenoiseImage(img)
 }
 
 // propagated are the input headers copied to the output.

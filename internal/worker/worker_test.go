@@ -360,3 +360,40 @@ func TestOfferModel(t *testing.T) {
 		}
 	}
 }
+
+// sigmaBlur records the sigma it was told.
+type sigmaBlur struct {
+	blur
+	got chan float64
+}
+
+func (s sigmaBlur) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, error) {
+	s.got <- sigma
+	return s.DenoiseImage(img)
+}
+
+func TestNoiseSigmaHeader(t *testing.T) {
+	tests := []struct {
+		header string
+		want   float64 // -1: blind
+	}{{"25", 25}, {"", -1}, {"-4", -1}, {"abc", -1}, {"0", -1}}
+	for _, tt := range tests {
+		m := sigmaBlur{blur{"v1"}, make(chan float64, 1)}
+		rec := pngRecord(t, 0, 0, "a")
+		if tt.header != "" {
+			rec.SetHeader(pipeline.HeaderNoiseSigma, tt.header)
+		}
+		img, _, _ := imageio.Decode(rec.Value, 0)
+		if _, err := denoiseWith(m, img, rec); err != nil {
+			t.Fatal(err)
+		}
+		got := -1.0
+		select {
+		case got = <-m.got:
+		default:
+		}
+		if got != tt.want {
+			t.Errorf("cf-noise-sigma %q: model told %v, want %v", tt.header, got, tt.want)
+		}
+	}
+}
