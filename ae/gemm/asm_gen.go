@@ -18,10 +18,16 @@
 // at a + i·rsa + p·csa (bytes); B is a packed panel of kc rows of NR floats.
 // With load != 0 the result is fma(acc, alpha, beta·C) lane by lane.
 //
-// Each kernel comes in two variants: kernX takes any strides, kernXC
+// Each kernel comes in three variants: kernX takes any strides; kernXC
 // requires csa == 4 (rows of A contiguous along k, the common case) and
-// unrolls the loop over k by 8 with prefetching. Both do the same
-// arithmetic in the same order, so they give the same bits.
+// kernXP a panel packed by packTX (rsa == 4, csa == 4·MR); these two unroll
+// the loop over k by 8 and prefetch. All do the same arithmetic in the same
+// order, so they give the same bits.
+//
+// packTX(dst, src *float32, lds uintptr, kc, rows int) copies rows (≤ MR)
+// floats from each of kc rows of src, lds bytes apart, into dst as kc
+// groups of MR floats, zero-padded: the packed layout of columns of a
+// stored A, which are rows of op(A) = Aᵀ.
 package main
 
 import (
@@ -33,10 +39,12 @@ import (
 func main() {
 	var g gen
 	g.header()
-	for _, contig := range []bool{false, true} {
-		g.avx512(14, contig)
-		g.avx2(contig)
+	for _, l := range []layout{strided, contig, packed} {
+		g.avx512(14, l)
+		g.avx2(l)
 	}
+	g.packT("AVX512", 14)
+	g.packT("AVX2", 6)
 	if err := os.WriteFile("kernel_amd64.s", g.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -112,14 +120,25 @@ func rowAddr(r int) string {
 	panic("row out of range")
 }
 
-// Tuning of the contiguous variants, in bytes ahead of the current step.
+// Tuning of the unrolled variants, in bytes ahead of the current step.
 const (
-	unroll   = 8   // k steps per iteration of the contiguous loop
-	prefB    = 512 // prefetch distance along the packed B panel
-	prefA    = 128 // prefetch distance along each row of A
-	usePrefB = true
-	usePrefA = true
+	unroll = 8   // k steps per iteration of the unrolled loops
+	prefB  = 512 // prefetch distance along the packed B panel
+	prefA  = 128 // prefetch distance along each row of A
+	prefAP = 256 // prefetch distance along a packed panel of A
 )
+
+// layout is how a kernel variant finds A(i, p).
+type layout int
+
+const (
+	strided layout = iota // a + i·rsa + p·csa, any strides
+	contig                // a + i·rsa + 4p: rows of A contiguous along k
+	packed                // a + 4i + 4·mr·p: a panel packed by packT
+)
+
+// suffix names a variant: kernX, kernXC, kernXP.
+func (l layout) suffix() string { return [...]string{"", "C", "P"}[l] }
 
 // isa describes the registers of one kernel family.
 type isa struct {
@@ -132,12 +151,15 @@ type isa struct {
 }
 
 // prologue loads the A addressing registers, B and the step count.
-func (g *gen) prologue(mr int) {
+func (g *gen) prologue(mr int, l layout) {
 	g.in("MOVQ kc+0(FP), CX")
 	g.in("MOVQ a+8(FP), AX")
+	g.in("MOVQ b+32(FP), BX")
+	if l == packed {
+		return
+	}
 	g.in("MOVQ rsa+16(FP), R8")
 	g.in("MOVQ csa+24(FP), R11")
-	g.in("MOVQ b+32(FP), BX")
 	g.in("LEAQ (R8)(R8*2), R9")
 	g.in("LEAQ (R8)(R8*4), R10")
 	if mr > 7 {
@@ -146,49 +168,65 @@ func (g *gen) prologue(mr int) {
 	}
 }
 
-// step writes one step of k: a row of B, then a broadcast and two FMAs per
-// row of A. aOff and bOff are the byte offsets of the step along A's rows
-// and B's panel (contiguous variant); pf adds prefetches of B and of the
-// rows of A listed in pfRows.
-func (g *gen) step(x isa, mr, aOff, bOff int, pf bool, pfRows []int) {
+// step writes step u of an iteration over k: a row of B, then a broadcast
+// and two FMAs per row of A; with pf, prefetches of B and A too.
+func (g *gen) step(x isa, mr int, l layout, u int, pf bool) {
+	bOff := u * 2 * x.vec
 	g.in("VMOVUPS %d(BX), %s", bOff, x.b[0])
 	g.in("VMOVUPS %d(BX), %s", bOff+x.vec, x.b[1])
-	if pf && usePrefB {
+	if pf {
 		for o := 0; o < 2*x.vec; o += 64 {
 			g.in("PREFETCHT0 %d(BX)", bOff+o+prefB)
 		}
 	}
 	for r := 0; r < mr; r++ {
-		g.in("VBROADCASTSS %s, %s", disp(aOff, rowAddr(r)), x.bcast)
+		g.in("VBROADCASTSS %s, %s", aAddr(l, mr, r, u, 0), x.bcast)
 		g.in("VFMADD231PS %s, %s, %s", x.b[0], x.bcast, x.acc[2*r])
 		g.in("VFMADD231PS %s, %s, %s", x.b[1], x.bcast, x.acc[2*r+1])
 	}
-	if usePrefA {
-		for _, r := range pfRows {
-			g.in("PREFETCHT0 %s", disp(aOff+prefA, rowAddr(r)))
+	if !pf {
+		return
+	}
+	switch l {
+	case contig:
+		// One prefetch per row of A, spread over the unrolled steps.
+		for r := 0; r < mr; r++ {
+			if r*unroll/mr == u {
+				g.in("PREFETCHT0 %s", aAddr(l, mr, r, u, prefA))
+			}
 		}
+	case packed:
+		g.in("PREFETCHT0 %s", aAddr(l, mr, 0, u, prefAP))
 	}
 }
 
-func disp(off int, addr string) string {
+// aAddr is the address of A(r, u) relative to the current step, plus off.
+func aAddr(l layout, mr, r, u, off int) string {
+	switch l {
+	case packed:
+		return fmt.Sprintf("%d(AX)", 4*r+4*mr*u+off)
+	case contig:
+		off += 4 * u
+	}
 	if off == 0 {
-		return addr
+		return rowAddr(r)
 	}
-	return fmt.Sprint(off) + addr
+	return fmt.Sprint(off) + rowAddr(r)
 }
 
-// loop writes the loop over k, ending at label store. The contiguous
-// variant runs unroll steps per iteration and then single steps.
-func (g *gen) loop(x isa, mr int, contig bool) {
-	bStep := 2 * x.vec
-	advance := func(steps int, aStep string) {
-		g.in("ADDQ $%d, BX", steps*bStep)
+// loop writes the loop over k, ending at label store. The contiguous and
+// packed variants run unroll steps per iteration, then single steps.
+func (g *gen) loop(x isa, mr int, l layout) {
+	advance := func(steps int) {
+		g.in("ADDQ $%d, BX", steps*2*x.vec)
+		aStep := [...]string{"R11", fmt.Sprintf("$%d", 4*steps),
+			fmt.Sprintf("$%d", 4*mr*steps)}[l]
 		g.in("ADDQ %s, AX", aStep)
-		if mr > 7 {
+		if mr > 7 && l != packed {
 			g.in("ADDQ %s, DX", aStep)
 		}
 	}
-	if contig {
+	if l != strided {
 		g.in("MOVQ CX, R12")
 		g.in("SHRQ $%d, R12", log2(unroll))
 		g.in("ANDQ $%d, CX", unroll-1)
@@ -196,16 +234,9 @@ func (g *gen) loop(x isa, mr int, contig bool) {
 		g.in("JZ tail")
 		g.p("loop%d:", unroll)
 		for u := 0; u < unroll; u++ {
-			// Spread one prefetch per row of A over the unrolled steps.
-			var rows []int
-			for r := 0; r < mr; r++ {
-				if r*unroll/mr == u {
-					rows = append(rows, r)
-				}
-			}
-			g.step(x, mr, 4*u, u*bStep, true, rows)
+			g.step(x, mr, l, u, true)
 		}
-		advance(unroll, fmt.Sprintf("$%d", 4*unroll))
+		advance(unroll)
 		g.in("DECQ R12")
 		g.in("JNZ loop%d", unroll)
 		g.p("tail:")
@@ -213,31 +244,24 @@ func (g *gen) loop(x isa, mr int, contig bool) {
 	g.in("TESTQ CX, CX")
 	g.in("JLE store")
 	g.p("loop1:")
-	g.step(x, mr, 0, 0, false, nil)
-	if contig {
-		advance(1, "$4")
-	} else {
-		advance(1, "R11")
-	}
+	g.step(x, mr, l, 0, false)
+	advance(1)
 	g.in("DECQ CX")
 	g.in("JNZ loop1")
 	g.p("")
 }
 
 func log2(n int) int {
-	l := 0
-	for 1<<l < n {
-		l++
+	k := 0
+	for 1<<k < n {
+		k++
 	}
-	return l
+	return k
 }
 
 // signature writes the comment and TEXT line of a kernel.
-func (g *gen) signature(x isa, contig bool) {
-	name := "kern" + x.name
-	if contig {
-		name += "C"
-	}
+func (g *gen) signature(x isa, l layout) {
+	name := "kern" + x.name + l.suffix()
 	g.p("// func %s(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,", name)
 	g.p("//	alpha, beta float32, load, mr, nr int)")
 	g.p("TEXT ·%s(SB), NOSPLIT, %s", name, frame)
@@ -246,7 +270,7 @@ func (g *gen) signature(x isa, contig bool) {
 // avx512 writes the mr×32 AVX-512 kernel in 2·mr zmm accumulators. Z15 is
 // left alone (it is the zero register of Go's internal ABI and costs
 // nothing to avoid); Z29, Z30 hold a row of B and Z31 a broadcast.
-func (g *gen) avx512(mr int, contig bool) {
+func (g *gen) avx512(mr int, l layout) {
 	x := isa{name: "AVX512", vec: 64, b: [2]string{"Z29", "Z30"}, bcast: "Z31",
 		zero: "VPXORD"}
 	for i := 0; len(x.acc) < 2*mr; i++ {
@@ -254,12 +278,12 @@ func (g *gen) avx512(mr int, contig bool) {
 			x.acc = append(x.acc, fmt.Sprintf("Z%d", i))
 		}
 	}
-	g.signature(x, contig)
-	g.prologue(mr)
+	g.signature(x, l)
+	g.prologue(mr, l)
 	for _, z := range x.acc {
 		g.in("%s %s, %s, %s", x.zero, z, z, z)
 	}
-	g.loop(x, mr, contig)
+	g.loop(x, mr, l)
 
 	// Epilogue: K1, K2 mask the two 16-lane halves of a row, CX counts rows.
 	g.p("store:")
@@ -317,19 +341,19 @@ func (g *gen) rowStep(r, mr int) {
 // avx2 writes the 6×16 AVX2 kernel in 12 ymm accumulators; Y12, Y13 hold a
 // row of B and Y14 a broadcast. The epilogue also uses Y15, which ABI0
 // code may clobber.
-func (g *gen) avx2(contig bool) {
+func (g *gen) avx2(l layout) {
 	const mr = 6
 	x := isa{name: "AVX2", vec: 32, b: [2]string{"Y12", "Y13"}, bcast: "Y14",
 		zero: "VXORPS"}
 	for i := 0; i < 2*mr; i++ {
 		x.acc = append(x.acc, fmt.Sprintf("Y%d", i))
 	}
-	g.signature(x, contig)
-	g.prologue(mr)
+	g.signature(x, l)
+	g.prologue(mr, l)
 	for _, y := range x.acc {
 		g.in("%s %s, %s, %s", x.zero, y, y, y)
 	}
-	g.loop(x, mr, contig)
+	g.loop(x, mr, l)
 
 	// Epilogue: Y14 masks the low half of a row; the high-half mask goes to
 	// Y0 once row 0's low half is stored. R13 = -nr indexes maskTab<>.
@@ -372,6 +396,52 @@ func (g *gen) avx2(contig bool) {
 			g.rowStep(r, mr)
 		}
 	}
+	g.p("done:")
+	g.in("VZEROUPPER")
+	g.in("RET")
+	g.p("")
+}
+
+// packT writes packTX for a kernel of mr rows: one masked load and one
+// masked store per step of k.
+func (g *gen) packT(name string, mr int) {
+	g.p("// func packT%s(dst, src *float32, lds uintptr, kc, rows int)", name)
+	g.p("TEXT ·packT%s(SB), NOSPLIT, $0-40", name)
+	g.in("MOVQ dst+0(FP), DI")
+	g.in("MOVQ src+8(FP), SI")
+	g.in("MOVQ lds+16(FP), DX")
+	g.in("MOVQ kc+24(FP), CX")
+	g.in("MOVQ rows+32(FP), R8")
+	if name == "AVX512" {
+		g.in("MOVQ R8, CX")
+		g.in("MOVQ $1, AX")
+		g.in("SHLQ CX, AX")
+		g.in("DECQ AX")
+		g.in("KMOVW AX, K1")
+		g.in("MOVQ $%d, AX", 1<<mr-1)
+		g.in("KMOVW AX, K2")
+		g.in("MOVQ kc+24(FP), CX")
+	} else {
+		// Y1 masks the rows to read, Y2 the mr floats to write.
+		g.in("LEAQ maskTab<>(SB), R9")
+		g.in("NEGQ R8")
+		g.in("VMOVDQU 64(R9)(R8*4), Y1")
+		g.in("VMOVDQU %d(R9), Y2", 64-4*mr)
+	}
+	g.in("TESTQ CX, CX")
+	g.in("JLE done")
+	g.p("loop:")
+	if name == "AVX512" {
+		g.in("VMOVUPS.Z (SI), K1, Z0")
+		g.in("VMOVUPS Z0, K2, (DI)")
+	} else {
+		g.in("VMASKMOVPS (SI), Y1, Y0")
+		g.in("VMASKMOVPS Y0, Y2, (DI)")
+	}
+	g.in("ADDQ DX, SI")
+	g.in("ADDQ $%d, DI", 4*mr)
+	g.in("DECQ CX")
+	g.in("JNZ loop")
 	g.p("done:")
 	g.in("VZEROUPPER")
 	g.in("RET")

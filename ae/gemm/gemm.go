@@ -56,7 +56,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	*p = plan{
 		kr: active.Load(), transA: transA, transB: transB, m: m, n: n,
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-		bufB: p.bufB, bufE: p.bufE,
+		bufB: p.bufB, bufE: p.bufE, bufA: p.bufA,
 	}
 	p.run(k, beta)
 	p.a, p.b, p.c = nil, nil, nil
@@ -84,12 +84,16 @@ type plan struct {
 	load           int
 
 	bp, edge   []float32 // packed B block; A rows of the last, short tile
-	bufB, bufE []float32 // backing storage of bp and edge
+	apack      []float32 // one packed row tile of A per worker (transA)
+	aStride    int       // floats between the workers' parts of apack
+	bufB, bufE []float32 // backing storage of bp, edge and apack
+	bufA       []float32
 
 	nw     int          // workers
 	splitN bool         // workers share out column tiles rather than row tiles
 	pack   bool         // the phase being run: packing or computing
 	next   atomic.Int64 // the next item of the phase to take
+	slots  atomic.Int64 // hands each worker of a phase its part of apack
 	wg     sync.WaitGroup
 }
 
@@ -101,6 +105,7 @@ func (p *plan) run(k int, beta float32) {
 	nc := max(1, bBudget/(kc*kr.nr*4)) * kr.nr
 	p.bp = aligned(&p.bufB, kc*roundUp(min(nc, p.n), kr.nr))
 	p.edge = aligned(&p.bufE, kc*kr.mr)
+	p.aStride = roundUp(kc*kr.mr, 16)
 
 	for p.j0 = 0; p.j0 < p.n; p.j0 += nc {
 		p.nb = min(nc, p.n-p.j0)
@@ -135,6 +140,9 @@ func (p *plan) split(k int) {
 		nw = mt
 	}
 	p.nw = max(nw, 1)
+	if p.transA && !p.splitN {
+		p.apack = aligned(&p.bufA, p.nw*p.aStride)
+	}
 }
 
 // tasks carries plans to the goroutines that parallel starts; each takes
@@ -155,6 +163,7 @@ func worker() {
 func (p *plan) parallel(pack bool) {
 	p.pack = pack
 	p.next.Store(0)
+	p.slots.Store(0)
 	p.wg.Add(p.nw - 1)
 	for w := 1; w < p.nw; w++ {
 		go worker()
@@ -167,6 +176,11 @@ func (p *plan) parallel(pack bool) {
 // phase runs items of the current phase until none are left.
 func (p *plan) phase() {
 	n := p.items()
+	var abuf []float32 // this worker's packed row tile of A, if any
+	if !p.pack && p.apack != nil {
+		w := int(p.slots.Add(1) - 1)
+		abuf = p.apack[w*p.aStride : (w+1)*p.aStride]
+	}
 	for {
 		it := int(p.next.Add(1) - 1)
 		if it >= n {
@@ -175,7 +189,7 @@ func (p *plan) phase() {
 		if p.pack {
 			p.packItem(it)
 		} else {
-			p.computeItem(it)
+			p.computeItem(it, abuf)
 		}
 	}
 }
@@ -211,47 +225,56 @@ func (p *plan) packItem(it int) {
 }
 
 // computeItem runs the kernel over row tile it of C, or over column tile
-// it with splitN.
-func (p *plan) computeItem(it int) {
+// it with splitN. abuf, when not nil, is where to pack A's row tile.
+func (p *plan) computeItem(it int, abuf []float32) {
 	kr := p.kr
 	mt, nt := ceilDiv(p.m, kr.mr), ceilDiv(p.nb, kr.nr)
 	if p.splitN {
 		for i := 0; i < mt; i++ {
-			p.tile(i, it)
+			p.tile(i, it, p.rowTile(i, nil))
 		}
 		return
 	}
+	at := p.rowTile(it, abuf)
 	for j := 0; j < nt; j++ {
-		p.tile(it, j)
+		p.tile(it, j, at)
+	}
+}
+
+// aTile says how the kernel reads a row tile of op(A) in the current k
+// block: the address of its first element, the byte strides between rows
+// and between steps of k, and the kernel variant that fits.
+type aTile struct {
+	a        *float32
+	rsa, csa uintptr
+	fn       kernelFunc
+}
+
+// rowTile locates row tile it of op(A). With transA and a buffer, it packs
+// the tile there first; a short last tile reads the copy packEdge made.
+func (p *plan) rowTile(it int, buf []float32) aTile {
+	kr := p.kr
+	i := it * kr.mr
+	rows := min(kr.mr, p.m-i)
+	switch {
+	case p.transA && buf != nil:
+		kr.packT(&buf[0], &p.a[p.p0*p.lda+i], uintptr(p.lda)*4, p.kb, rows)
+		return aTile{&buf[0], 4, uintptr(kr.mr) * 4, kr.packed}
+	case rows < kr.mr:
+		return aTile{&p.edge[0], uintptr(p.kb) * 4, 4, kr.contig}
+	case p.transA:
+		return aTile{&p.a[p.p0*p.lda+i], 4, uintptr(p.lda) * 4, kr.fn}
+	default:
+		return aTile{&p.a[i*p.lda+p.p0], uintptr(p.lda) * 4, 4, kr.contig}
 	}
 }
 
 // tile runs the kernel on row tile it and column tile jt of the block.
-func (p *plan) tile(it, jt int) {
+func (p *plan) tile(it, jt int, at aTile) {
 	kr, kb := p.kr, p.kb
 	i, j := it*kr.mr, jt*kr.nr
-	rows := min(kr.mr, p.m-i)
-	a, rsa, csa := p.rowsOfA(i, rows)
-	fn := kr.fn
-	if csa == 4 {
-		fn = kr.contig
-	}
-	fn(kb, a, rsa, csa, &p.bp[jt*kb*kr.nr], &p.c[i*p.ldc+p.j0+j], uintptr(p.ldc)*4,
-		p.alpha, p.beta, p.load, rows, min(kr.nr, p.nb-j))
-}
-
-// rowsOfA locates rows i.. of op(A) for the current k block: the address of
-// A(i, p0) and the byte strides between rows and between steps of k. A
-// short last tile reads the padded copy made by packEdge.
-func (p *plan) rowsOfA(i, rows int) (*float32, uintptr, uintptr) {
-	switch {
-	case rows < p.kr.mr:
-		return &p.edge[0], uintptr(p.kb) * 4, 4
-	case p.transA:
-		return &p.a[p.p0*p.lda+i], 4, uintptr(p.lda) * 4
-	default:
-		return &p.a[i*p.lda+p.p0], uintptr(p.lda) * 4, 4
-	}
+	at.fn(kb, at.a, at.rsa, at.csa, &p.bp[jt*kb*kr.nr], &p.c[i*p.ldc+p.j0+j],
+		uintptr(p.ldc)*4, p.alpha, p.beta, p.load, min(kr.mr, p.m-i), min(kr.nr, p.nb-j))
 }
 
 // scale sets C = beta·C, writing zeros without reading C when beta == 0.

@@ -30,17 +30,39 @@ func kernAVX2C(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
 func kernAVX2(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
 	alpha, beta float32, load, mr, nr int)
 
+// kernAVX512P is kernAVX512 for a panel packed by packTAVX512.
+//
+//go:noescape
+func kernAVX512P(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
+	alpha, beta float32, load, mr, nr int)
+
+// kernAVX2P is kernAVX2 for a panel packed by packTAVX2.
+//
+//go:noescape
+func kernAVX2P(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
+	alpha, beta float32, load, mr, nr int)
+
+// packTAVX512 packs up to 14 columns of a stored A for kernAVX512P.
+//
+//go:noescape
+func packTAVX512(dst, src *float32, lds uintptr, kc, rows int)
+
+// packTAVX2 packs up to 6 columns of a stored A for kernAVX2P.
+//
+//go:noescape
+func packTAVX2(dst, src *float32, lds uintptr, kc, rows int)
+
 // archKernels lists the assembly kernels this CPU and OS support, fastest
 // first.
 func archKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
 		ks = append(ks, &kernel{name: "avx512", mr: 14, nr: 32, fn: kernAVX512,
-			contig: kernAVX512C})
+			contig: kernAVX512C, packed: kernAVX512P, packT: packTAVX512})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2,
-			contig: kernAVX2C})
+			contig: kernAVX2C, packed: kernAVX2P, packT: packTAVX2})
 	}
 	return ks
 }

@@ -12,7 +12,21 @@ func packB(dst []float32, transB bool, b []float32, ldb, p0, kb, j, w, nr int) {
 		}
 		return
 	}
-	for jj := 0; jj < w; jj++ {
+	// Four columns of op(B) (rows of the stored B) at a time, so that each
+	// step writes four adjacent floats.
+	jj := 0
+	for ; jj+4 <= w; jj += 4 {
+		o := (j+jj)*ldb + p0
+		r0 := b[o : o+kb]
+		r1 := b[o+ldb : o+ldb+kb]
+		r2 := b[o+2*ldb : o+2*ldb+kb]
+		r3 := b[o+3*ldb : o+3*ldb+kb]
+		for q := range r0 {
+			d := dst[q*nr+jj : q*nr+jj+4 : q*nr+jj+4]
+			d[0], d[1], d[2], d[3] = r0[q], r1[q], r2[q], r3[q]
+		}
+	}
+	for ; jj < w; jj++ {
 		o := (j+jj)*ldb + p0
 		for q, v := range b[o : o+kb] {
 			dst[q*nr+jj] = v

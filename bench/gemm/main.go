@@ -26,11 +26,13 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// library is one implementation of C = A·B on row-major float32 matrices.
+// library is one implementation of C = op(A)·op(B) on row-major float32
+// matrices.
 type library struct {
 	name       string
 	setThreads func(n int)
-	gemm       func(m, n, k int, a, b, c []float32)
+	gemm       func(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int,
+		c []float32)
 }
 
 // openblas is set by openblas.go when built with -tags openblas.
@@ -39,27 +41,58 @@ var openblas *library
 var ours = &library{
 	name:       "ours",
 	setThreads: gemm.SetThreads,
-	gemm: func(m, n, k int, a, b, c []float32) {
-		gemm.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+	gemm: func(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int,
+		c []float32) {
+		gemm.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 	},
 }
 
 var gonumLib = &library{
 	name:       "gonum",
 	setThreads: func(n int) { runtime.GOMAXPROCS(n) },
-	gemm: func(m, n, k int, a, b, c []float32) {
-		blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-			blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
-			blas32.General{Rows: k, Cols: n, Stride: n, Data: b},
+	gemm: func(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int,
+		c []float32) {
+		ga := blas32.General{Rows: m, Cols: k, Stride: lda, Data: a}
+		if tA {
+			ga.Rows, ga.Cols = k, m
+		}
+		gb := blas32.General{Rows: k, Cols: n, Stride: ldb, Data: b}
+		if tB {
+			gb.Rows, gb.Cols = n, k
+		}
+		blas32.Gemm(trans(tA), trans(tB), 1, ga, gb,
 			0, blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
 	},
 }
 
-type shape struct{ m, k, n int }
+func trans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+// shape is one product: op(A) is m×k, op(B) is k×n.
+type shape struct {
+	m, k, n int
+	tA, tB  bool
+}
+
+// call runs l on the shape's operands, stored as op says.
+func (s shape) call(l *library, a, b, c []float32) {
+	lda, ldb := s.k, s.n
+	if s.tA {
+		lda = s.m
+	}
+	if s.tB {
+		ldb = s.k
+	}
+	l.gemm(s.tA, s.tB, s.m, s.n, s.k, a, lda, b, ldb, c)
+}
 
 var shapes = []shape{
-	{4096, 289, 512}, {4096, 512, 512}, {4096, 512, 81},
-	{4096, 169, 384}, {4096, 384, 384}, {4096, 384, 49},
+	{m: 4096, k: 289, n: 512}, {m: 4096, k: 512, n: 512}, {m: 4096, k: 512, n: 81},
+	{m: 4096, k: 169, n: 384}, {m: 4096, k: 384, n: 384}, {m: 4096, k: 384, n: 49},
 }
 
 func main() {
@@ -75,8 +108,12 @@ func run(w io.Writer, args []string) error {
 	limit := fs.Duration("cap", 500*time.Millisecond,
 		"time per library and cell after which a slow library stops (after 2 calls)")
 	only := fs.String("only", "", "measure only shapes whose M×K×N name contains this")
+	op := fs.String("op", "NN", "transposes of A and B: NN, NT, TN or TT")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(*op) != 2 || strings.Trim(*op, "NT") != "" {
+		return fmt.Errorf("bad -op %q, want NN, NT, TN or TT", *op)
 	}
 	maxProcs := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(maxProcs)
@@ -85,8 +122,8 @@ func run(w io.Writer, args []string) error {
 	if openblas != nil {
 		libs = append(libs, openblas)
 	}
-	fmt.Fprintf(w, "ours: kernel %s; GOMAXPROCS %d; GFLOP/s of the best of up to %d "+
-		"interleaved calls per cell\n", gemm.Kernel(), maxProcs, *rounds)
+	fmt.Fprintf(w, "C = op(A)·op(B), op %s; ours: kernel %s; GOMAXPROCS %d; GFLOP/s of the "+
+		"best of up to %d interleaved calls per cell\n", *op, gemm.Kernel(), maxProcs, *rounds)
 	if openblas != nil {
 		fmt.Fprintf(w, "OpenBLAS: %s\n", openblasInfo())
 	}
@@ -96,6 +133,7 @@ func run(w io.Writer, args []string) error {
 		"max rel diff\t")
 	for _, th := range []int{1, 2} {
 		for _, s := range shapes {
+			s.tA, s.tB = (*op)[0] == 'T', (*op)[1] == 'T'
 			name := fmt.Sprintf("%dx%dx%d", s.m, s.k, s.n)
 			if !strings.Contains(name, *only) {
 				continue
@@ -127,7 +165,7 @@ func measure(libs []*library, s shape, th, rounds int, limit time.Duration) (
 	for i, l := range libs {
 		cs[i] = make([]float32, s.m*s.n)
 		l.setThreads(th)
-		l.gemm(s.m, s.n, s.k, a, b, cs[i]) // warm up
+		s.call(l, a, b, cs[i]) // warm up
 		best[i] = time.Duration(math.MaxInt64)
 	}
 	for r := 0; r < rounds; r++ {
@@ -142,7 +180,7 @@ func measure(libs []*library, s shape, th, rounds int, limit time.Duration) (
 			l := libs[i]
 			l.setThreads(th)
 			t := time.Now()
-			l.gemm(s.m, s.n, s.k, a, b, cs[i])
+			s.call(l, a, b, cs[i])
 			d := time.Since(t)
 			best[i], spent[i] = min(best[i], d), spent[i]+d
 		}

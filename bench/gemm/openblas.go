@@ -12,10 +12,11 @@ func init() {
 	openblas = &library{
 		name:       "OpenBLAS",
 		setThreads: func(n int) { C.openblas_set_num_threads(C.int(n)) },
-		gemm: func(m, n, k int, a, b, c []float32) {
-			C.cblas_sgemm(C.CblasRowMajor, C.CblasNoTrans, C.CblasNoTrans,
+		gemm: func(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int,
+			c []float32) {
+			C.cblas_sgemm(C.CblasRowMajor, cblasTrans(tA), cblasTrans(tB),
 				C.blasint(m), C.blasint(n), C.blasint(k), 1,
-				(*C.float)(&a[0]), C.blasint(k), (*C.float)(&b[0]), C.blasint(n),
+				(*C.float)(&a[0]), C.blasint(lda), (*C.float)(&b[0]), C.blasint(ldb),
 				0, (*C.float)(&c[0]), C.blasint(n))
 		},
 	}
@@ -25,4 +26,11 @@ func init() {
 func openblasInfo() string {
 	return C.GoString(C.openblas_get_config()) + ", core " +
 		C.GoString(C.openblas_get_corename())
+}
+
+func cblasTrans(t bool) C.enum_CBLAS_TRANSPOSE {
+	if t {
+		return C.CblasTrans
+	}
+	return C.CblasNoTrans
 }
