@@ -27,6 +27,9 @@ type Consumer interface {
 	Close() error
 }
 
+// fetchMaxWait is kafka-go's MaxWait for every reader; see NewGroupConsumer.
+const fetchMaxWait = 2 * time.Second
+
 // GroupConsumer is a [Consumer] on a kafka-go Reader.
 type GroupConsumer struct {
 	r *kafka.Reader
@@ -41,7 +44,13 @@ var _ Consumer = (*GroupConsumer)(nil)
 //   - auto.offset.reset=earliest: a new group starts at the first record;
 //   - fetch.max.bytes and max.partition.fetch.bytes = MaxBytes, so that the
 //     largest record the topics accept always fits one fetch;
-//   - fetch.min.bytes=1, fetch.max.wait.ms=250: low latency;
+//   - fetch.min.bytes=1: a fetch answers as soon as one record is there;
+//   - fetch.max.wait.ms=1000: how long an idle fetch waits. kafka-go's
+//     MaxWait is 2 s, of which it keeps 1 s as slack for the answer to
+//     arrive; MaxWait under 1 s leaves it a quarter of the wait as slack,
+//     which a busy machine (the denoiser keeps every core busy) overruns,
+//     turning fetches into i/o timeouts and reconnects. Close waits up to
+//     MaxWait for a fetch in flight;
 //   - session.timeout.ms=10000, heartbeat.interval.ms=1000,
 //     max.poll.interval.ms (rebalance timeout)=30000;
 //   - 8 records queued ahead of the caller at most, to bound memory with
@@ -61,7 +70,7 @@ func NewGroupConsumer(cfg *Config, group, topic string) (*GroupConsumer, error) 
 		QueueCapacity:          8,
 		MinBytes:               1,
 		MaxBytes:               cfg.MaxBytes(),
-		MaxWait:                250 * time.Millisecond,
+		MaxWait:                fetchMaxWait,
 		ReadLagInterval:        -1,
 		HeartbeatInterval:      time.Second,
 		CommitInterval:         0,
@@ -131,7 +140,7 @@ func NewPartitionReader(cfg *Config, topic string, partition int,
 		QueueCapacity:   8,
 		MinBytes:        1,
 		MaxBytes:        cfg.MaxBytes(),
-		MaxWait:         250 * time.Millisecond,
+		MaxWait:         fetchMaxWait,
 		ReadLagInterval: -1,
 		ReadBackoffMin:  100 * time.Millisecond,
 		ReadBackoffMax:  time.Second,
