@@ -118,10 +118,25 @@ func (p *plan) run(k int, beta float32) {
 			} else if beta == 0 {
 				p.load = 0
 			}
-			p.parallel(true)
-			p.parallel(false)
+			p.packAndCompute()
 		}
 	}
+}
+
+// packSerial is the size (floats) of a block of B that the calling
+// goroutine packs alone: for less, starting workers costs more than it saves.
+const packSerial = 1 << 16
+
+// packAndCompute packs the current block of B, then computes its part of C.
+func (p *plan) packAndCompute() {
+	if nw := p.nw; p.kb*p.nb <= packSerial {
+		p.nw = 1
+		p.parallel(true)
+		p.nw = nw
+	} else {
+		p.parallel(true)
+	}
+	p.parallel(false)
 }
 
 // split chooses the number of workers for the current column block and

@@ -297,6 +297,9 @@ func sameBits(t *testing.T, what string, got, want []float32) {
 }
 
 func TestSgemmAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	rng := rand.New(rand.NewPCG(9, 10))
 	forEachKernel(t, func(t *testing.T) {
 		for _, th := range []int{1, 2} {
