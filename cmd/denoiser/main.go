@@ -27,6 +27,7 @@ commands:
   serve     consume images.noisy as a consumer group, publish images.denoised
   denoise   denoise local files: denoise [--model FILE] -o OUTDIR FILE...
   eval      add noise to clean images, denoise, print PSNR as JSON
+  replay    replay a topic range or a folder through models; JSON and HTML reports
 
 Run "denoiser COMMAND -h" for a command's flags.`
 
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string) error {
 		return runDenoise(ctx, log, args[1:])
 	case "eval":
 		return runEval(ctx, args[1:])
+	case "replay":
+		return runReplay(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return nil
