@@ -9,7 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/cleanframe/cleanframe/pipeline"
 )
 
 // captureStdout runs f with os.Stdout sent to a pipe and returns what it
@@ -103,5 +107,65 @@ func TestReplayRejectsBadFlags(t *testing.T) {
 		if err := run(context.Background(), args); err == nil {
 			t.Errorf("%s: %q gave no error", name, args)
 		}
+	}
+}
+
+// The command replays a topic against an embedded broker, joining a folder
+// of clean images by file name.
+func TestReplayTopicWithReferenceDir(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e, err := pipeline.StartEmbedded(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	cfg := &pipeline.Config{Brokers: e.Brokers(), TopicPrefix: "r", Partitions: 1}
+	if err := pipeline.EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	clean, out := t.TempDir(), t.TempDir()
+	testImages(t, clean)
+	p, err := pipeline.NewProducer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, name := range []string{"grey.png", "colour.png"} {
+		data, err := os.ReadFile(filepath.Join(clean, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &pipeline.Record{Topic: cfg.Topics().Noisy, Key: []byte(name), Value: data}
+		rec.SetHeader(pipeline.HeaderNoiseSigma, "10")
+		if err := p.Produce(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jsonPath := filepath.Join(out, "r.json")
+	err = run(ctx, []string{"replay", "--brokers", strings.Join(e.Brokers(), ","),
+		"--topic", cfg.Topics().Noisy, "--partition", "0", "--to-offset", "2",
+		"--reference-dir", clean, "--progress", "log", "--json", jsonPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(jsonPath)
+	var rep struct {
+		Images int `json:"images"`
+		Source struct {
+			Kind      string `json:"kind"`
+			Reference string `json:"reference"`
+		} `json:"source"`
+		PerImage []struct {
+			ID    string   `json:"id"`
+			Sigma *float64 `json:"sigma"`
+		} `json:"per_image"`
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Images != 2 || rep.Source.Kind != "kafka" || rep.Source.Reference != "dir:"+clean ||
+		rep.PerImage[0].ID != "grey.png" || *rep.PerImage[1].Sigma != 10 {
+		t.Errorf("report %s", data)
 	}
 }

@@ -162,7 +162,7 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; }
 <h2>Distributions</h2>
 <div class="plots">
 {{if .PSNRPlot}}<figure><img alt="PSNR per image, per model" src="{{.PSNRPlot}}"></figure>{{end}}
-{{if .SigmaPlot}}<figure><img alt="Mean PSNR against noise level" src="{{.SigmaPlot}}"></figure>{{end}}
+{{if .SigmaPlot}}<figure><img alt="Mean PSNR against noise level" src="{{.SigmaPlot}}"></figure>{{else if .PSNRPlot}}<p class="note">PSNR against noise level needs images at two noise levels at least.</p>{{end}}
 {{if .LatencyPlot}}<figure><img alt="Latency per image, per model" src="{{.LatencyPlot}}"></figure>{{else}}<p class="note">Latency was not measured in this run.</p>{{end}}
 {{if not .PSNRPlot}}<p class="note">No reference images: PSNR and SSIM are not available.</p>{{end}}
 </div>

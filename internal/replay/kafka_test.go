@@ -206,6 +206,30 @@ func TestKafkaReplayLeavesGroupsAlone(t *testing.T) {
 		t.Errorf("groups %v after the replay, %v before; want [prod]", g, groupsBefore)
 	}
 
+	// A registry version comes back by version or name/version.
+	id := identityModel(t)
+	data, err := id.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := pipeline.NewModelPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Close()
+	if _, err := mp.PublishModel(ctx, "identity", "identity-1", data); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := RegistryModels(ctx, cfg, []string{"identity/identity-1", "identity-1"},
+		20*time.Second)
+	if err != nil || len(reg) != 2 || reg[0].Source != "registry:identity/identity-1" ||
+		reg[1].Model.Version() != "identity-1" {
+		t.Errorf("registry models %+v, %v", reg, err)
+	}
+	if _, err := RegistryModels(ctx, cfg, []string{"nope"}, time.Second); err == nil {
+		t.Error("a missing registry version gave no error")
+	}
+
 	// Time ranges: nothing after an hour from now or before the records.
 	for _, sel := range []Selection{
 		{Partition: -1, Since: time.Now().Add(time.Hour)},

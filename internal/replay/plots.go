@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -93,6 +94,7 @@ func histograms(title, xlabel string, series [][]float64, names []string,
 		p.Legend.Add(names[i], h)
 	}
 	p.Y.Min, p.Y.Max = 0, top*1.35 // room for the legend above the bars
+	p.Y.Tick.Marker = countTicks{}
 	return renderPNG(p)
 }
 
@@ -105,7 +107,7 @@ func sigmaPlot(r *Report) ([]byte, error) {
 			known = append(known, g)
 		}
 	}
-	if len(known) == 0 || r.Noisy == nil {
+	if len(known) < 2 || r.Noisy == nil {
 		return nil, nil
 	}
 	p := newPlot("Mean PSNR against noise level", "noise sigma (0–255)", "PSNR (dB)")
@@ -174,4 +176,26 @@ func perModel(r *Report, f func(ImageModel) float64) ([][]float64, []string, []c
 		colours = append(colours, modelColour(m))
 	}
 	return series, names, colours
+}
+
+// countTicks marks whole numbers only, at a step of 1, 2 or 5 × 10^k that
+// gives about five labels.
+type countTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	raw := max(1, (hi-lo)/5)
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, f := range []float64{1, 2, 5, 10} {
+		if f*mag >= raw {
+			step = f * mag
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
+	}
+	return ticks
 }
