@@ -2,8 +2,8 @@
 
 // Process-level faults (issue 3): a denoiser killed with SIGKILL mid-batch and
 // restarted, and the Kafka broker stopped and started while images flow. The
-// services run as real child processes (the denoiser binary built from
-// ./cmd/denoiser); the test talks to them only through Kafka on 127.0.0.1.
+// services run as real child processes (binaries built from ./cmd/denoiser and
+// ./cmd/ingest); the test talks to them through Kafka and HTTP on 127.0.0.1.
 //
 // Brokers:
 //   - TestFaultDenoiserKilled runs against the embedded broker always, and against
@@ -28,7 +28,9 @@ import (
 	"image"
 	"image/draw"
 	"image/png"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,22 +309,27 @@ func faultCheckDenoised(r pipeline.Record) error {
 	return nil
 }
 
-// faultBuildDenoiser builds ./cmd/denoiser into a temporary folder of t.
-func faultBuildDenoiser(t *testing.T, ctx context.Context) string {
+// faultBuild builds the named commands of ./cmd into a temporary folder of t
+// and returns their paths by name.
+func faultBuild(t *testing.T, ctx context.Context, names ...string) map[string]string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	out := filepath.Join(t.TempDir(), "denoiser")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out,
-		"github.com/cleanframe/cleanframe/cmd/denoiser")
-	start := time.Now()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/denoiser: %v\n%s", err, b)
+	dir := t.TempDir()
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	bins := map[string]string{}
+	for _, n := range names {
+		args = append(args, "github.com/cleanframe/cleanframe/cmd/"+n)
+		bins[n] = filepath.Join(dir, n)
 	}
-	t.Logf("built the denoiser in %.1fs", time.Since(start).Seconds())
-	return out
+	start := time.Now()
+	if b, err := exec.CommandContext(ctx, goBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go build %v: %v\n%s", names, err, b)
+	}
+	t.Logf("built %v in %.1fs", names, time.Since(start).Seconds())
+	return bins
 }
 
 // faultChild is a service running as a child process, its output in a file.
@@ -461,7 +468,7 @@ func TestFaultDenoiserKilled(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	bin := faultBuildDenoiser(t, ctx)
+	bin := faultBuild(t, ctx, "denoiser")["denoiser"]
 	for _, b := range faultBrokers(t, ctx) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctx, 150*time.Second)
@@ -628,16 +635,17 @@ func faultPrivateKafka(ctx context.Context, t *testing.T) *faultKafka {
 }
 
 // TestFaultBrokerRestart: the broker is stopped and started again while
-// images flow; nothing the broker accepted is lost, and the denoiser, a child
-// process, reconnects on its own.
+// images flow through ingest (HTTP) and the denoiser, both child processes;
+// every image ingest accepted (202) comes out of images.denoised, and both
+// services reconnect on their own.
 func TestFaultBrokerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts its own Apache Kafka; skipped in -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	k := faultPrivateKafka(ctx, t)
-	bin := faultBuildDenoiser(t, ctx)
+	bins := faultBuild(t, ctx, "denoiser", "ingest")
 
 	cfg := &pipeline.Config{Brokers: []string{"127.0.0.1:" + strconv.Itoa(k.port)},
 		TopicPrefix: faultPrefix("restart"), Partitions: 2}
@@ -647,36 +655,29 @@ func TestFaultBrokerRestart(t *testing.T) {
 	topics := cfg.Topics()
 	group := cfg.TopicPrefix + "-denoiser"
 	out := newFaultCollector(ctx, t, cfg, topics.Denoised, cfg.Partitions, faultCheckDenoised)
-	d := faultStartChild(t, "denoiser", bin, nil, faultServeArgs(cfg, group)...)
-
-	prod, err := pipeline.NewProducer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	d := faultStartChild(t, "denoiser", bins["denoiser"], nil, faultServeArgs(cfg, group)...)
+	ing := faultStartIngest(ctx, t, bins["ingest"], cfg)
 	imgs := faultImages(t, 24)
 
-	// one image every 100 ms; an image is accepted once Produce returns nil
+	// one upload every 100 ms; an image is accepted when ingest answers 202
 	var (
 		mu       sync.Mutex
 		accepted []string
-		refused  int
+		refused  = map[int]int{} // by HTTP status, 0 for a transport error
 	)
-	pctx, stopProducing := context.WithCancel(ctx)
+	pctx, stopUploading := context.WithCancel(ctx)
 	var pwg sync.WaitGroup
 	pwg.Add(1)
 	go func() {
 		defer pwg.Done()
 		for i := 0; pctx.Err() == nil; i++ {
 			id := fmt.Sprintf("restart-%04d", i)
-			rctx, cancel := context.WithTimeout(pctx, 30*time.Second)
-			err := prod.Produce(rctx, faultRecord(topics.Noisy, id, imgs[i%len(imgs)]))
-			cancel()
+			status := ing.post(pctx, id, imgs[i%len(imgs)])
 			mu.Lock()
-			if err == nil {
+			if status == http.StatusAccepted {
 				accepted = append(accepted, id)
-			} else {
-				refused++
+			} else if pctx.Err() == nil {
+				refused[status]++
 			}
 			mu.Unlock()
 			select {
@@ -689,25 +690,27 @@ func TestFaultBrokerRestart(t *testing.T) {
 
 	// images flow and come out before the fault
 	if !faultWait(ctx, func() bool { n, _ := out.distinct(); return n >= 5 && nAccepted() >= 10 }) {
-		stopProducing()
+		stopUploading()
 		n, _ := out.distinct()
 		t.Fatalf("before the restart: %d images accepted, %d came out", nAccepted(), n)
 	}
 	before := nAccepted()
 	k.run(ctx, t, "stop")
-	time.Sleep(8 * time.Second) // the producer and the denoiser meet a dead broker
+	time.Sleep(8 * time.Second) // ingest and the denoiser meet a dead broker
 	k.run(ctx, t, "start")
 	restarted := nAccepted()
-	// keep images flowing until some are accepted by the restarted broker
-	if !faultWait(ctx, func() bool { return nAccepted() >= restarted+10 }) {
-		stopProducing()
-		t.Fatalf("the producer did not recover after the restart: %d accepted", nAccepted())
+	// keep images flowing until ingest has had some accepted by the restarted broker
+	if !faultWait(ctx, func() bool { return nAccepted() >= restarted+10 || !ing.running() }) ||
+		!ing.running() {
+		stopUploading()
+		t.Fatalf("ingest did not recover after the restart: %d accepted, running %v",
+			nAccepted(), ing.running())
 	}
-	stopProducing()
+	stopUploading()
 	pwg.Wait()
 	mu.Lock()
 	ids := append([]string(nil), accepted...)
-	t.Logf("accepted %d images (%d before the stop, %d by the restarted broker), %d refused",
+	t.Logf("ingest accepted %d images (%d before the stop, %d after the restart); refused by status: %v",
 		len(ids), before, len(ids)-restarted, refused)
 	mu.Unlock()
 
@@ -728,4 +731,67 @@ func TestFaultBrokerRestart(t *testing.T) {
 		t.Errorf("bad output: %s", b)
 	}
 	d.stop(t, 30*time.Second)
+	ing.stop(t, 30*time.Second)
+}
+
+// faultIngest is `ingest serve` running as a child process.
+type faultIngest struct {
+	*faultChild
+	url    string
+	client *http.Client
+}
+
+// faultStartIngest starts `ingest serve` on a free port of 127.0.0.1 and
+// waits until it answers /healthz.
+func faultStartIngest(ctx context.Context, t *testing.T, bin string,
+	cfg *pipeline.Config) *faultIngest {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := faultStartChild(t, "ingest", bin, nil, "serve",
+		"--brokers", strings.Join(cfg.Brokers, ","),
+		"--topic-prefix", cfg.TopicPrefix,
+		"--partitions", strconv.Itoa(cfg.Partitions),
+		"--listen", addr)
+	ing := &faultIngest{faultChild: c, url: "http://" + addr,
+		client: &http.Client{Timeout: 60 * time.Second}}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if !faultWait(wctx, func() bool {
+		if !c.running() {
+			return true
+		}
+		resp, err := ing.client.Get(ing.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) || !c.running() {
+		t.Fatalf("ingest did not come up on %s (running %v, exit %v)", addr, c.running(), c.err)
+	}
+	return ing
+}
+
+// post uploads one image with the given id and returns the HTTP status, or
+// 0 when there was no answer.
+func (i *faultIngest) post(ctx context.Context, id string, data []byte) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, i.url+"/v1/images",
+		bytes.NewReader(data))
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("X-Image-Id", id)
+	resp, err := i.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
