@@ -20,14 +20,13 @@
 //
 // Each kernel comes in three variants: kernX takes any strides; kernXC
 // requires csa == 4 (rows of A contiguous along k, the common case) and
-// kernXP a panel packed by packTX (rsa == 4, csa == 4·MR); these two unroll
+// kernXP a panel packed by packAX (rsa == 4, csa == 4·MR); these two unroll
 // the loop over k by 8 and prefetch. All do the same arithmetic in the same
 // order, so they give the same bits.
 //
-// packTX(dst, src *float32, lds uintptr, kc, rows int) copies rows (≤ MR)
-// floats from each of kc rows of src, lds bytes apart, into dst as kc
-// groups of MR floats, zero-padded: the packed layout of columns of a
-// stored A, which are rows of op(A) = Aᵀ.
+// packAX and packBX copy up to MR (NR) floats from each of kc rows into
+// groups of MR (NR) floats, zero-padded: packAX packs columns of a stored
+// A, which are rows of op(A) = Aᵀ; packBX packs a panel of B.
 package main
 
 import (
@@ -43,8 +42,10 @@ func main() {
 		g.avx512(14, l)
 		g.avx2(l)
 	}
-	g.packT("AVX512", 14)
-	g.packT("AVX2", 6)
+	g.pack("packAAVX512", true, 14)
+	g.pack("packBAVX512", true, 32)
+	g.pack("packAAVX2", false, 6)
+	g.pack("packBAVX2", false, 16)
 	if err := os.WriteFile("kernel_amd64.s", g.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -134,7 +135,7 @@ type layout int
 const (
 	strided layout = iota // a + i·rsa + p·csa, any strides
 	contig                // a + i·rsa + 4p: rows of A contiguous along k
-	packed                // a + 4i + 4·mr·p: a panel packed by packT
+	packed                // a + 4i + 4·mr·p: a panel packed by packA
 )
 
 // suffix names a variant: kernX, kernXC, kernXP.
@@ -402,44 +403,70 @@ func (g *gen) avx2(l layout) {
 	g.p("")
 }
 
-// packT writes packTX for a kernel of mr rows: one masked load and one
-// masked store per step of k.
-func (g *gen) packT(name string, mr int) {
-	g.p("// func packT%s(dst, src *float32, lds uintptr, kc, rows int)", name)
-	g.p("TEXT ·packT%s(SB), NOSPLIT, $0-40", name)
+// pack writes a routine that copies cols floats (cols ≤ width) from each
+// of kc rows of src, lds bytes apart, into dst as kc groups of width
+// floats, zero-padded: one or two masked loads and stores per row.
+//
+//	func name(dst, src *float32, lds uintptr, kc, cols int)
+func (g *gen) pack(name string, avx512 bool, width int) {
+	g.p("// func %s(dst, src *float32, lds uintptr, kc, cols int)", name)
+	g.p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
 	g.in("MOVQ dst+0(FP), DI")
 	g.in("MOVQ src+8(FP), SI")
 	g.in("MOVQ lds+16(FP), DX")
-	g.in("MOVQ kc+24(FP), CX")
-	g.in("MOVQ rows+32(FP), R8")
-	if name == "AVX512" {
+	g.in("MOVQ cols+32(FP), R8")
+	lanes := 8
+	if avx512 {
+		lanes = 16
+	}
+	nv := (width + lanes - 1) / lanes
+	full := width%lanes == 0
+	if avx512 {
+		// K1, K2 mask the floats to read; K3 the floats to write in the
+		// last vector when width is not a multiple of 16.
 		g.in("MOVQ R8, CX")
 		g.in("MOVQ $1, AX")
 		g.in("SHLQ CX, AX")
 		g.in("DECQ AX")
 		g.in("KMOVW AX, K1")
-		g.in("MOVQ $%d, AX", 1<<mr-1)
+		g.in("SHRQ $16, AX")
 		g.in("KMOVW AX, K2")
-		g.in("MOVQ kc+24(FP), CX")
+		g.in("MOVQ $%d, AX", (1<<(width-lanes*(nv-1)))-1)
+		g.in("KMOVW AX, K3")
 	} else {
-		// Y1 masks the rows to read, Y2 the mr floats to write.
+		// Y4, Y5 mask the floats to read, Y6 the floats to write in the
+		// last vector when width is not a multiple of 8.
 		g.in("LEAQ maskTab<>(SB), R9")
 		g.in("NEGQ R8")
-		g.in("VMOVDQU 64(R9)(R8*4), Y1")
-		g.in("VMOVDQU %d(R9), Y2", 64-4*mr)
+		g.in("VMOVDQU 64(R9)(R8*4), Y4")
+		g.in("VMOVDQU 96(R9)(R8*4), Y5")
+		g.in("VMOVDQU %d(R9), Y6", 64-4*(width-lanes*(nv-1)))
 	}
+	g.in("MOVQ kc+24(FP), CX")
 	g.in("TESTQ CX, CX")
 	g.in("JLE done")
 	g.p("loop:")
-	if name == "AVX512" {
-		g.in("VMOVUPS.Z (SI), K1, Z0")
-		g.in("VMOVUPS Z0, K2, (DI)")
-	} else {
-		g.in("VMASKMOVPS (SI), Y1, Y0")
-		g.in("VMASKMOVPS Y0, Y2, (DI)")
+	for v := 0; v < nv; v++ {
+		off := 4 * lanes * v
+		last := v == nv-1 && !full
+		if avx512 {
+			g.in("VMOVUPS.Z %d(SI), K%d, Z%d", off, v+1, v)
+			if last {
+				g.in("VMOVUPS Z%d, K3, %d(DI)", v, off)
+			} else {
+				g.in("VMOVUPS Z%d, %d(DI)", v, off)
+			}
+			continue
+		}
+		g.in("VMASKMOVPS %d(SI), Y%d, Y%d", off, 4+v, v)
+		if last {
+			g.in("VMASKMOVPS Y%d, Y6, %d(DI)", v, off)
+		} else {
+			g.in("VMOVUPS Y%d, %d(DI)", v, off)
+		}
 	}
 	g.in("ADDQ DX, SI")
-	g.in("ADDQ $%d, DI", 4*mr)
+	g.in("ADDQ $%d, DI", 4*width)
 	g.in("DECQ CX")
 	g.in("JNZ loop")
 	g.p("done:")

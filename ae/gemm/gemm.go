@@ -230,8 +230,13 @@ func (p *plan) packItem(it int) {
 	kr, kb := p.kr, p.kb
 	nr := kr.nr
 	if j := it * nr; j < p.nb {
-		packB(p.bp[it*kb*nr:(it+1)*kb*nr], p.transB, p.b, p.ldb, p.p0, kb,
-			p.j0+j, min(nr, p.nb-j), nr)
+		dst := p.bp[it*kb*nr : (it+1)*kb*nr]
+		w := min(nr, p.nb-j)
+		if p.transB {
+			packBT(dst, p.b, p.ldb, p.p0, kb, p.j0+j, w, nr)
+		} else {
+			kr.packB(&dst[0], &p.b[p.p0*p.ldb+p.j0+j], uintptr(p.ldb)*4, kb, w)
+		}
 		return
 	}
 	if r := p.m % kr.mr; r != 0 {
@@ -273,7 +278,7 @@ func (p *plan) rowTile(it int, buf []float32) aTile {
 	rows := min(kr.mr, p.m-i)
 	switch {
 	case p.transA && buf != nil:
-		kr.packT(&buf[0], &p.a[p.p0*p.lda+i], uintptr(p.lda)*4, p.kb, rows)
+		kr.packA(&buf[0], &p.a[p.p0*p.lda+i], uintptr(p.lda)*4, p.kb, rows)
 		return aTile{&buf[0], 4, uintptr(kr.mr) * 4, kr.packed}
 	case rows < kr.mr:
 		return aTile{&p.edge[0], uintptr(p.kb) * 4, 4, kr.contig}

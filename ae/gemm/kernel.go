@@ -19,15 +19,19 @@ type kernel struct {
 	mr, nr int        // rows of A and columns of B in one tile
 	fn     kernelFunc // any strides
 	contig kernelFunc // csa == 4 only: rows of A contiguous along k
-	packed kernelFunc // rsa == 4, csa == 4·mr only: a panel made by packT
-	// packT copies rows ≤ mr floats from each of kc rows of src, lds
-	// bytes apart, to dst as kc groups of mr floats, padded with zeros.
-	packT func(dst, src *float32, lds uintptr, kc, rows int)
+	packed kernelFunc // rsa == 4, csa == 4·mr only: a panel made by packA
+	// packA copies cols ≤ mr floats from each of kc rows of src, lds
+	// bytes apart, to dst as kc groups of mr floats, padded with zeros;
+	// packB does the same with nr.
+	packA, packB packFunc
 }
+
+// packFunc copies a panel; see kernel.packA.
+type packFunc func(dst, src *float32, lds uintptr, kc, cols int)
 
 // generic is the portable kernel, used where no assembly kernel fits.
 var generic = &kernel{name: "generic", mr: 4, nr: 4, fn: kernGeneric,
-	contig: kernGeneric, packed: kernGeneric, packT: packTGeneric}
+	contig: kernGeneric, packed: kernGeneric, packA: pack4, packB: pack4}
 
 // kernels lists the kernels usable on this CPU, fastest first; the last is
 // always generic. It is filled in by init.
@@ -98,15 +102,15 @@ func kernGeneric(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintpt
 	}
 }
 
-// packTGeneric is packT for the generic kernel.
-func packTGeneric(dst, src *float32, lds uintptr, kc, rows int) {
-	const mr = 4
+// pack4 is packA and packB for the generic kernel.
+func pack4(dst, src *float32, lds uintptr, kc, cols int) {
+	const w = 4
 	ld := int(lds / 4)
-	d := unsafe.Slice(dst, kc*mr)
-	s := unsafe.Slice(src, (kc-1)*ld+rows)
+	d := unsafe.Slice(dst, kc*w)
+	s := unsafe.Slice(src, (kc-1)*ld+cols)
 	for p := 0; p < kc; p++ {
-		g := d[p*mr : p*mr+mr]
-		copy(g, s[p*ld:p*ld+rows])
-		clear(g[rows:])
+		g := d[p*w : p*w+w]
+		copy(g, s[p*ld:p*ld+cols])
+		clear(g[cols:])
 	}
 }

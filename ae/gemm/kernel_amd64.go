@@ -42,15 +42,25 @@ func kernAVX512P(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintpt
 func kernAVX2P(kc int, a *float32, rsa, csa uintptr, b, c *float32, ldc uintptr,
 	alpha, beta float32, load, mr, nr int)
 
-// packTAVX512 packs up to 14 columns of a stored A for kernAVX512P.
+// packAAVX512 packs up to 14 columns of a stored A for kernAVX512P.
 //
 //go:noescape
-func packTAVX512(dst, src *float32, lds uintptr, kc, rows int)
+func packAAVX512(dst, src *float32, lds uintptr, kc, cols int)
 
-// packTAVX2 packs up to 6 columns of a stored A for kernAVX2P.
+// packBAVX512 packs a panel of up to 32 columns of B.
 //
 //go:noescape
-func packTAVX2(dst, src *float32, lds uintptr, kc, rows int)
+func packBAVX512(dst, src *float32, lds uintptr, kc, cols int)
+
+// packAAVX2 packs up to 6 columns of a stored A for kernAVX2P.
+//
+//go:noescape
+func packAAVX2(dst, src *float32, lds uintptr, kc, cols int)
+
+// packBAVX2 packs a panel of up to 16 columns of B.
+//
+//go:noescape
+func packBAVX2(dst, src *float32, lds uintptr, kc, cols int)
 
 // archKernels lists the assembly kernels this CPU and OS support, fastest
 // first.
@@ -58,11 +68,13 @@ func archKernels() []*kernel {
 	var ks []*kernel
 	if cpu.X86.HasAVX512F {
 		ks = append(ks, &kernel{name: "avx512", mr: 14, nr: 32, fn: kernAVX512,
-			contig: kernAVX512C, packed: kernAVX512P, packT: packTAVX512})
+			contig: kernAVX512C, packed: kernAVX512P,
+			packA: packAAVX512, packB: packBAVX512})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, &kernel{name: "avx2", mr: 6, nr: 16, fn: kernAVX2,
-			contig: kernAVX2C, packed: kernAVX2P, packT: packTAVX2})
+			contig: kernAVX2C, packed: kernAVX2P,
+			packA: packAAVX2, packB: packBAVX2})
 	}
 	return ks
 }

@@ -2790,26 +2790,27 @@ done:
 	VZEROUPPER
 	RET
 
-// func packTAVX512(dst, src *float32, lds uintptr, kc, rows int)
-TEXT ·packTAVX512(SB), NOSPLIT, $0-40
+// func packAAVX512(dst, src *float32, lds uintptr, kc, cols int)
+TEXT ·packAAVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), DX
-	MOVQ kc+24(FP), CX
-	MOVQ rows+32(FP), R8
+	MOVQ cols+32(FP), R8
 	MOVQ R8, CX
 	MOVQ $1, AX
 	SHLQ CX, AX
 	DECQ AX
 	KMOVW AX, K1
-	MOVQ $16383, AX
+	SHRQ $16, AX
 	KMOVW AX, K2
+	MOVQ $16383, AX
+	KMOVW AX, K3
 	MOVQ kc+24(FP), CX
 	TESTQ CX, CX
 	JLE done
 loop:
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS Z0, K2, (DI)
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS Z0, K3, 0(DI)
 	ADDQ DX, SI
 	ADDQ $56, DI
 	DECQ CX
@@ -2818,24 +2819,83 @@ done:
 	VZEROUPPER
 	RET
 
-// func packTAVX2(dst, src *float32, lds uintptr, kc, rows int)
-TEXT ·packTAVX2(SB), NOSPLIT, $0-40
+// func packBAVX512(dst, src *float32, lds uintptr, kc, cols int)
+TEXT ·packBAVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lds+16(FP), DX
+	MOVQ cols+32(FP), R8
+	MOVQ R8, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	MOVQ $65535, AX
+	KMOVW AX, K3
 	MOVQ kc+24(FP), CX
-	MOVQ rows+32(FP), R8
-	LEAQ maskTab<>(SB), R9
-	NEGQ R8
-	VMOVDQU 64(R9)(R8*4), Y1
-	VMOVDQU 40(R9), Y2
 	TESTQ CX, CX
 	JLE done
 loop:
-	VMASKMOVPS (SI), Y1, Y0
-	VMASKMOVPS Y0, Y2, (DI)
+	VMOVUPS.Z 0(SI), K1, Z0
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMOVUPS Z1, 64(DI)
+	ADDQ DX, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func packAAVX2(dst, src *float32, lds uintptr, kc, cols int)
+TEXT ·packAAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), DX
+	MOVQ cols+32(FP), R8
+	LEAQ maskTab<>(SB), R9
+	NEGQ R8
+	VMOVDQU 64(R9)(R8*4), Y4
+	VMOVDQU 96(R9)(R8*4), Y5
+	VMOVDQU 40(R9), Y6
+	MOVQ kc+24(FP), CX
+	TESTQ CX, CX
+	JLE done
+loop:
+	VMASKMOVPS 0(SI), Y4, Y0
+	VMASKMOVPS Y0, Y6, 0(DI)
 	ADDQ DX, SI
 	ADDQ $24, DI
+	DECQ CX
+	JNZ loop
+done:
+	VZEROUPPER
+	RET
+
+// func packBAVX2(dst, src *float32, lds uintptr, kc, cols int)
+TEXT ·packBAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), DX
+	MOVQ cols+32(FP), R8
+	LEAQ maskTab<>(SB), R9
+	NEGQ R8
+	VMOVDQU 64(R9)(R8*4), Y4
+	VMOVDQU 96(R9)(R8*4), Y5
+	VMOVDQU 32(R9), Y6
+	MOVQ kc+24(FP), CX
+	TESTQ CX, CX
+	JLE done
+loop:
+	VMASKMOVPS 0(SI), Y4, Y0
+	VMOVUPS Y0, 0(DI)
+	VMASKMOVPS 32(SI), Y5, Y1
+	VMOVUPS Y1, 32(DI)
+	ADDQ DX, SI
+	ADDQ $64, DI
 	DECQ CX
 	JNZ loop
 done:

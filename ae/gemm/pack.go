@@ -1,17 +1,8 @@
 package gemm
 
-// packB copies columns j..j+w of op(B), steps p0..p0+kb of k, into dst as kb
-// rows of nr floats, padding the columns past w with zeros.
-func packB(dst []float32, transB bool, b []float32, ldb, p0, kb, j, w, nr int) {
-	if !transB {
-		for q := 0; q < kb; q++ {
-			d := dst[q*nr : q*nr+nr]
-			o := (p0+q)*ldb + j
-			copy(d, b[o:o+w])
-			clear(d[w:])
-		}
-		return
-	}
+// packBT copies columns j..j+w of op(B) = Bᵀ, steps p0..p0+kb of k, into
+// dst as kb rows of nr floats, padding the columns past w with zeros.
+func packBT(dst []float32, b []float32, ldb, p0, kb, j, w, nr int) {
 	// Four columns of op(B) (rows of the stored B) at a time, so that each
 	// step writes four adjacent floats.
 	jj := 0

@@ -108,12 +108,25 @@ func run(w io.Writer, args []string) error {
 	limit := fs.Duration("cap", 500*time.Millisecond,
 		"time per library and cell after which a slow library stops (after 2 calls)")
 	only := fs.String("only", "", "measure only shapes whose M×K×N name contains this")
+	extra := fs.String("shapes", "", "comma-separated MxKxN shapes to measure instead")
 	op := fs.String("op", "NN", "transposes of A and B: NN, NT, TN or TT")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if len(*op) != 2 || strings.Trim(*op, "NT") != "" {
 		return fmt.Errorf("bad -op %q, want NN, NT, TN or TT", *op)
+	}
+	list := shapes
+	if *extra != "" {
+		list = nil
+		for _, f := range strings.Split(*extra, ",") {
+			var s shape
+			if _, err := fmt.Sscanf(f, "%dx%dx%d", &s.m, &s.k, &s.n); err != nil ||
+				s.m < 1 || s.k < 1 || s.n < 1 {
+				return fmt.Errorf("bad shape %q, want MxKxN", f)
+			}
+			list = append(list, s)
+		}
 	}
 	maxProcs := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(maxProcs)
@@ -132,7 +145,7 @@ func run(w io.Writer, args []string) error {
 	fmt.Fprintln(tw, "M×K×N\tthreads\tours\tgonum\tOpenBLAS\tours/OpenBLAS\tours/gonum\t"+
 		"max rel diff\t")
 	for _, th := range []int{1, 2} {
-		for _, s := range shapes {
+		for _, s := range list {
 			s.tA, s.tB = (*op)[0] == 'T', (*op)[1] == 'T'
 			name := fmt.Sprintf("%dx%dx%d", s.m, s.k, s.n)
 			if !strings.Contains(name, *only) {
