@@ -327,3 +327,37 @@ func TestKernelName(t *testing.T) {
 		t.Errorf("last kernel is %q, want generic", kernels[len(kernels)-1].name)
 	}
 }
+
+// TestConcurrentCalls runs products on several goroutines at once; each
+// must match the same product computed alone.
+func TestConcurrentCalls(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	ops := make([]*operands, 6)
+	want := make([][]float32, len(ops))
+	for i := range ops {
+		ops[i] = newOperands(rng, i%2 == 1, i%3 == 1, 300+37*i, 100+9*i, 300, 0, 1, 0.5)
+		want[i] = ops[i].run()
+	}
+	errs := make(chan string, len(ops))
+	withThreads(2, func() {
+		for i, o := range ops {
+			go func() {
+				for range 5 {
+					got := o.run()
+					for e := range got {
+						if math.Float32bits(got[e]) != math.Float32bits(want[i][e]) {
+							errs <- fmt.Sprintf("product %d: element %d differs", i, e)
+							return
+						}
+					}
+				}
+				errs <- ""
+			}()
+		}
+		for range ops {
+			if e := <-errs; e != "" {
+				t.Error(e)
+			}
+		}
+	})
+}
