@@ -179,7 +179,6 @@ func TestGolden(t *testing.T) {
 
 // checkInvariants asserts what every release must keep, whatever its values.
 func checkInvariants(t *testing.T, r *rendered, vals map[string]any) {
-	t.Helper()
 	partitions := int32(num(t, vals, "kafka.partitions"))
 
 	names := map[string]bool{}
@@ -287,7 +286,6 @@ func checkInvariants(t *testing.T, r *rendered, vals map[string]any) {
 
 // checkDeployment asserts the pod properties of one component.
 func checkDeployment(t *testing.T, r *rendered, vals map[string]any, component string, d *appsv1.Deployment) {
-	t.Helper()
 	cv := vals[component].(map[string]any)
 	ps := d.Spec.Template.Spec
 	where := "deployment " + d.Name
