@@ -34,12 +34,17 @@ func (e *FormatError) Error() string {
 
 func (e *FormatError) Unwrap() error { return e.Err }
 
-// UnsupportedError reports bytes that are not an image format we decode.
+// UnsupportedError reports bytes that are not an image format we decode,
+// or an image of a supported format that we refuse, such as an animation.
 type UnsupportedError struct {
 	ContentType string // what the bytes look like, sniffed
+	Reason      string // why a supported format is refused; empty otherwise
 }
 
 func (e *UnsupportedError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("unsupported %s image: %s", e.ContentType, e.Reason)
+	}
 	return fmt.Sprintf("unsupported image format (content looks like %s); send PNG, JPEG or GIF",
 		e.ContentType)
 }
@@ -87,12 +92,15 @@ func Config(data []byte, maxPixels int64) (image.Config, string, error) {
 		return image.Config{}, "", &UnsupportedError{ContentType: ct}
 	}
 	format := strings.TrimPrefix(ct, "image/")
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	if err := checkPNGSize(data, maxPixels); err != nil {
+		return image.Config{}, "", err
+	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return image.Config{}, "", &FormatError{Format: format, Err: err}
-	}
-	if maxPixels <= 0 {
-		maxPixels = DefaultMaxPixels
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return image.Config{}, "", &FormatError{Format: format,
@@ -101,11 +109,15 @@ func Config(data []byte, maxPixels int64) (image.Config, string, error) {
 	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
 		return image.Config{}, "", &TooLargeError{cfg.Width, cfg.Height, maxPixels}
 	}
+	if err := checkPolicy(data, ct); err != nil {
+		return image.Config{}, "", err
+	}
 	return cfg, format, nil
 }
 
 // Decode decodes data after checking its header with Config. It returns the
-// image and its format name.
+// image, turned upright by its EXIF orientation (see [Orient]), and its
+// format name. The input policy is in doc.go.
 func Decode(data []byte, maxPixels int64) (image.Image, string, error) {
 	if _, format, err := Config(data, maxPixels); err != nil {
 		return nil, format, err
@@ -114,7 +126,7 @@ func Decode(data []byte, maxPixels int64) (image.Image, string, error) {
 	if err != nil {
 		return nil, format, &FormatError{Format: format, Err: err}
 	}
-	return img, format, nil
+	return Orient(img, Orientation(data)), format, nil
 }
 
 // EncodePNG encodes img as PNG with default compression.
