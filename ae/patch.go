@@ -183,6 +183,7 @@ func (b *batcher) run(m *Model, stride int) {
 		}
 
 		out := m.Net.Forward(&b.acts)
+		countBatch(rows)
 
 		// Blend the estimates (noisy centre minus predicted noise).
 		for r := range rows {
