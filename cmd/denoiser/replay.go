@@ -46,8 +46,8 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	f.pc.RegisterFlags(fs)
 	fs.StringVar(&f.images, "images", "", "replay the image files of this `folder` "+
 		"(clean images with --sigma, else noisy ones)")
-	fs.StringVar(&f.topic, "topic", "", "replay this `topic` (images.noisy under the prefix: "+
-		"give its full name)")
+	fs.StringVar(&f.topic, "topic", "", "replay this `topic`, by its full name "+
+		"(e.g. images.noisy, or PREFIX.images.noisy)")
 	fs.IntVar(&f.sel.Partition, "partition", -1, "replay only this partition; -1: all")
 	fs.Int64Var(&f.sel.From, "from-offset", 0, "first offset to replay, inclusive (default: "+
 		"the start)")
