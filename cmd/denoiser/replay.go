@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -182,6 +183,9 @@ func (f *replayFlags) run(ctx context.Context, log *slog.Logger) (*replay.Result
 	defer items.Close()
 	if cfg.Reference, err = f.reference(ctx); err != nil {
 		return nil, err
+	}
+	if c, ok := cfg.Reference.(io.Closer); ok {
+		defer c.Close()
 	}
 	if f.outputTopic != "" {
 		p, err := pipeline.NewProducer(&f.pc)

@@ -139,6 +139,7 @@ func TestKafkaReplayLeavesGroupsAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ref.Close()
 	out, err := pipeline.NewProducer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +179,17 @@ func TestKafkaReplayLeavesGroupsAlone(t *testing.T) {
 	}
 	if len(res.Crops) != 3 {
 		t.Errorf("%d crop sets, want 3", len(res.Crops))
+	}
+
+	// The reference reads any id in any order: backwards means seeking.
+	for i := n - 1; i >= 0; i-- {
+		img, err := ref.Clean(ctx, fmt.Sprintf("img%d", i))
+		if err != nil || img.Bounds().Dx() != 32 {
+			t.Fatalf("reference img%d: %v", i, err)
+		}
+	}
+	if _, err := ref.Clean(ctx, "junk"); err == nil {
+		t.Error("no error for an id without a reference")
 	}
 
 	// Reconstructions: one per image and model, tagged with the version.

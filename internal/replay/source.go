@@ -266,12 +266,26 @@ func (d *DirReference) String() string { return "dir:" + d.dir }
 
 // TopicReference joins a clean topic by id. NewTopicReference reads the
 // whole topic once to index where each id's latest record is (a few dozen
-// bytes per id, not the images); Clean then reads the one record it needs.
+// bytes per id, not the images); Clean then reads the record it needs,
+// reading forward on one open reader per partition while the wanted
+// offsets come in order (as they do when both topics were written in the
+// same order), and seeking otherwise. It is not safe for concurrent use;
+// Close releases the readers.
 type TopicReference struct {
-	cfg   *pipeline.Config
-	topic string
-	where map[string]Pos
+	cfg     *pipeline.Config
+	topic   string
+	where   map[string]Pos
+	cursors map[int]*cursor
 }
+
+// cursor is an open reader of one partition and the offset it reads next.
+type cursor struct {
+	r    *pipeline.PartitionReader
+	next int64
+}
+
+// maxSkip is how many records Clean reads past rather than seek over.
+const maxSkip = 64
 
 // NewTopicReference indexes topic up to its current end.
 func NewTopicReference(ctx context.Context, cfg *pipeline.Config,
@@ -280,7 +294,8 @@ func NewTopicReference(ctx context.Context, cfg *pipeline.Config,
 	if err != nil {
 		return nil, err
 	}
-	t := &TopicReference{cfg: cfg, topic: topic, where: make(map[string]Pos)}
+	t := &TopicReference{cfg: cfg, topic: topic, where: make(map[string]Pos),
+		cursors: make(map[int]*cursor)}
 	items := NewKafkaItems(cfg, topic, ranges)
 	defer items.Close()
 	for {
@@ -305,12 +320,57 @@ func (t *TopicReference) Clean(ctx context.Context, id string) (image.Image, err
 	if !ok {
 		return nil, fmt.Errorf("no reference for id %q on %s", id, t.topic)
 	}
-	rec, err := readOne(ctx, t.cfg, t.topic, p.Partition, p.Offset, 10*time.Second)
+	rec, err := t.read(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reference of %q: %w", id, err)
 	}
 	img, _, err := imageio.Decode(rec.Value, 0)
 	return img, err
+}
+
+// read returns the record at p, reading forward from the partition's
+// cursor when p is a little ahead of it and seeking otherwise.
+func (t *TopicReference) read(ctx context.Context, p Pos) (pipeline.Record, error) {
+	c := t.cursors[p.Partition]
+	if c != nil && (p.Offset < c.next || p.Offset-c.next > maxSkip) {
+		c.r.Close()
+		c = nil
+	}
+	if c == nil {
+		r, err := pipeline.NewPartitionReader(t.cfg, t.topic, p.Partition, p.Offset)
+		if err != nil {
+			return pipeline.Record{}, err
+		}
+		c = &cursor{r: r, next: p.Offset}
+		t.cursors[p.Partition] = c
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rec, err := c.r.Read(rctx)
+		cancel()
+		if err != nil {
+			c.r.Close()
+			delete(t.cursors, p.Partition)
+			return rec, err
+		}
+		c.next = rec.Offset + 1
+		switch {
+		case rec.Offset == p.Offset:
+			return rec, nil
+		case rec.Offset > p.Offset:
+			return rec, fmt.Errorf("read %s/%d/%d: record is gone (next is %d)", t.topic,
+				p.Partition, p.Offset, rec.Offset)
+		}
+	}
+}
+
+// Close releases the open readers.
+func (t *TopicReference) Close() error {
+	for p, c := range t.cursors {
+		c.r.Close()
+		delete(t.cursors, p)
+	}
+	return nil
 }
 
 func (t *TopicReference) String() string { return "topic:" + t.topic }
