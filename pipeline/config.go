@@ -70,6 +70,11 @@ type Config struct {
 	// SASL, when set, authenticates to the brokers (sasl.mechanism).
 	SASL sasl.Mechanism
 
+	// Security is the SASL and TLS settings of flags and environment;
+	// the first Validate builds TLS and SASL from it when both are nil.
+	// Call Validate before sharing the Config between goroutines.
+	Security Security
+
 	// Logger receives the package's logs and kafka-go's. Default: none.
 	Logger *slog.Logger
 
@@ -102,6 +107,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes,
 		"largest record `bytes` for producer, topics and consumer; 0 means 8 MiB "+
 			"(env CF_MAX_MESSAGE_BYTES)")
+
+	c.Security.registerFlags(fs, c)
 }
 
 // Validate reports the first problem with c.
@@ -132,7 +139,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max message bytes %d: want %d to %d, or 0 for 8 MiB",
 			c.MaxMessageBytes, lo, hi)
 	}
-	return nil
+	return c.applySecurity()
 }
 
 // MaxBytes returns MaxMessageBytes or its default.
