@@ -5,15 +5,20 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
 	"github.com/cleanframe/cleanframe/internal/dataset"
+	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/retrain"
+	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
 // runServe runs the retraining service against Kafka.
-func runServe(ctx context.Context, log *slog.Logger, args []string) error {
+func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var pc pipeline.Config
 	pc.RegisterFlags(fs)
@@ -31,12 +36,35 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.Float64Var(&cfg.Margin, "margin", 0.05,
 		"dB by which a candidate must beat the serving model to be published")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of training and validation noise")
+	listen := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8082"),
+		"`address` of /healthz, /readyz and /metrics (env CF_LISTEN)")
+	level := fs.String("log-level", envOr("CF_LOG_LEVEL", "info"),
+		"debug, info, warn or error (env CF_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *valid == "" {
 		return fmt.Errorf("serve: -valid is required")
 	}
+	log, err := telemetry.NewLogger(os.Stderr, *level)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "cleanframe-trainer",
+		Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	tel.SetGlobal(log)
+	defer shutdown(tel.Shutdown)
+	tel.Instruments().ObserveEngine(engineStats)
+	loaded := health.NewFlag("model")
+	ops, err := health.Listen(*listen, health.Handler(tel.MetricsHandler(),
+		health.Brokers(&pc), loaded.Check()))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer shutdown(ops.Shutdown)
 	pc.Logger = log
 	if err := pc.Validate(); err != nil {
 		return err
@@ -48,7 +76,7 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	if cfg.Validation, err = dataset.LoadDir(*valid); err != nil {
 		return err
 	}
-	cfg.Pipeline, cfg.Logger = &pc, log
+	cfg.Pipeline, cfg.Logger, cfg.Telemetry = &pc, log, tel
 	if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
 		return err
 	}
@@ -65,8 +93,31 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 			svc.AddImage(img.Image)
 		}
 	}
-	log.Info("trainer serving", "model_version", m.Version(), "brokers", pc.Brokers)
+	loaded.Set()
+	log.Info("trainer serving", "model_version", m.Version(), "brokers", pc.Brokers,
+		"listen", ops.Addr())
 	return svc.Run(ctx)
+}
+
+// shutdown runs stop with 10 s to finish, for a deferred call: what stop
+// returns is lost, as the process is ending.
+func shutdown(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stop(ctx)
+}
+
+// engineStats adapts ae.ReadStats to telemetry.
+func engineStats() telemetry.EngineStats {
+	s := ae.ReadStats()
+	return telemetry.EngineStats{Flops: s.Flops, Rows: s.Rows, Batches: s.Batches}
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
 }
 
 func loadModel(path string) (*ae.Model, error) {

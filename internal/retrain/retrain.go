@@ -18,6 +18,7 @@ import (
 	"github.com/cleanframe/cleanframe/internal/dataset"
 	"github.com/cleanframe/cleanframe/internal/evaluate"
 	"github.com/cleanframe/cleanframe/internal/imageio"
+	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	Validation []dataset.Image // fixed validation set (required)
 	Seed       uint64
 	Logger     *slog.Logger
+	// Telemetry receives the training loss, validation PSNR and serving
+	// model version as metrics. Default: none.
+	Telemetry *telemetry.Telemetry
 }
 
 func (c *Config) fill() error {
@@ -137,6 +141,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer pub.Close()
+	defer s.cfg.Telemetry.Instruments().ObserveModel(func() string {
+		return s.Serving().Version()
+	})()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.followModels(ctx) }()
@@ -194,8 +201,10 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	start := time.Now()
 	s.log.Info("training round", "samples", len(samples), "steps", s.cfg.Steps,
 		"parent", serving.Version())
+	ins := s.cfg.Telemetry.Instruments()
 	cand, err := ae.Train(ctx, serving, samples, ae.TrainConfig{Steps: s.cfg.Steps,
-		Batch: s.cfg.Batch, LR: s.cfg.LR, Seed: s.cfg.Seed + uint64(serving.Header.Steps)})
+		Batch: s.cfg.Batch, LR: s.cfg.LR, Seed: s.cfg.Seed + uint64(serving.Header.Steps),
+		Progress: func(p ae.Progress) { ins.TrainProgress(ctx, p.MSE) }})
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -210,6 +219,8 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 		return out, fmt.Errorf("validate candidate: %w", err)
 	}
 	out.ServingPSNR, out.CandPSNR = rs.PSNR, rc.PSNR
+	ins.Validated(ctx, "serving", rs.PSNR)
+	ins.Validated(ctx, "candidate", rc.PSNR)
 	log := s.log.With("candidate", cand.Version(), "serving", serving.Version(),
 		"candidate_psnr_db", rc.PSNR, "serving_psnr_db", rs.PSNR, "margin_db", s.cfg.Margin)
 	if rc.PSNR < rs.PSNR+s.cfg.Margin {
