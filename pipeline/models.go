@@ -165,10 +165,17 @@ type ModelFunc func(ctx context.Context, m ModelManifest, data []byte)
 // latest model. Incomplete or corrupt models are logged and skipped. It
 // blocks until ctx ends, then returns nil; it retries broker failures.
 func FollowModels(ctx context.Context, cfg *Config, fn ModelFunc) error {
+	return FollowModelsAndPins(ctx, cfg, fn, nil)
+}
+
+// FollowModelsAndPins is FollowModels that also calls pin, in topic order,
+// with every pin record (see [ModelPin]); pin may be nil.
+func FollowModelsAndPins(ctx context.Context, cfg *Config, fn ModelFunc, pin PinFunc) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	f := &follower{log: cfg.logger(), pending: make(map[string]map[string]*assembly)}
+	f := &follower{log: cfg.logger(), pending: make(map[string]map[string]*assembly),
+		pin: pin}
 	topic, next := cfg.Topics().Models, int64(FirstOffset)
 	for ctx.Err() == nil {
 		r, err := NewPartitionReader(cfg, topic, 0, next)
@@ -194,6 +201,7 @@ type assembly struct {
 type follower struct {
 	log     *slog.Logger
 	pending map[string]map[string]*assembly // name, version
+	pin     PinFunc                         // may be nil
 }
 
 // readAll handles records until ctx ends or the reader fails, and returns
@@ -220,6 +228,9 @@ func (f *follower) readAll(ctx context.Context, pr *PartitionReader, next int64,
 func (f *follower) handle(ctx context.Context, rec Record, fn ModelFunc) error {
 	if rec.Value == nil {
 		return nil // a tombstone
+	}
+	if rec.HeaderString(HeaderModelPart) == "pin" {
+		return f.handlePin(ctx, rec)
 	}
 	man, idx, err := parseModelHeaders(rec)
 	if err != nil {

@@ -72,6 +72,12 @@ type Config struct {
 	// ModelName, when set, is the only model name FollowModels accepts.
 	ModelName string
 
+	// Pin, when set, is the only model version this denoiser serves: it
+	// swaps to that version when it appears on the models topic and refuses
+	// every other, and it outranks pin records on the topic (the
+	// --pin flag). Default: none, follow the topic.
+	Pin string
+
 	// DrainTimeout bounds how long Run finishes in-flight images after its
 	// context ends. Default 30 s.
 	DrainTimeout time.Duration
@@ -102,11 +108,15 @@ func (c *Config) withDefaults() Config {
 
 // Denoiser consumes, denoises and publishes. Create it with New.
 type Denoiser struct {
-	cfg   Config
-	in    pipeline.Consumer
-	out   pipeline.Producer
-	model atomic.Pointer[modelRef]
-	log   *slog.Logger
+	cfg     Config
+	in      pipeline.Consumer
+	out     pipeline.Producer
+	model   atomic.Pointer[modelRef]
+	log     *slog.Logger
+	rejects atomic.Int64
+
+	pinMu sync.Mutex
+	pin   string // version pinned by a pin record; guarded by pinMu
 }
 
 // modelRef boxes a Model so that it can sit in an atomic.Pointer.
@@ -133,16 +143,45 @@ func (d *Denoiser) Model() Model { return d.model.Load().m }
 // SetModel makes m the model for images started from now on.
 func (d *Denoiser) SetModel(m Model) { d.model.Store(&modelRef{m}) }
 
+// ModelRejects is how many model records this denoiser refused because
+// they failed validation (checksum, shape, NaN or Inf, truncation, format
+// version).
+func (d *Denoiser) ModelRejects() int64 { return d.rejects.Load() }
+
 // FollowModels follows the models topic of pcfg until ctx ends. Each
 // complete model record is decoded off the hot path; a valid one with a new
-// version replaces the current model, a bad one is logged and the current
-// model kept.
+// version replaces the current model, a bad one is logged and counted and
+// the current model kept. A pin record for the model name (see
+// [pipeline.ModelPin]) holds the denoiser at the pinned version until it is
+// lifted; Config.Pin outranks pin records.
 func (d *Denoiser) FollowModels(ctx context.Context, pcfg *pipeline.Config,
 	decode Decoder) error {
-	return pipeline.FollowModels(ctx, pcfg,
+	return pipeline.FollowModelsAndPins(ctx, pcfg,
 		func(_ context.Context, man pipeline.ModelManifest, data []byte) {
 			d.offerModel(man, data, decode)
-		})
+		},
+		func(_ context.Context, p pipeline.ModelPin) { d.offerPin(p) })
+}
+
+// offerPin records a pin record's version ("" lifts the pin).
+func (d *Denoiser) offerPin(p pipeline.ModelPin) {
+	if d.cfg.ModelName != "" && p.Name != d.cfg.ModelName {
+		return
+	}
+	d.pinMu.Lock()
+	d.pin = p.Version
+	d.pinMu.Unlock()
+	d.log.Info("model pin", "model_version", p.Version, "serving", d.Model().Version())
+}
+
+// pinned is the version this denoiser is held at, or "".
+func (d *Denoiser) pinned() string {
+	if d.cfg.Pin != "" {
+		return d.cfg.Pin
+	}
+	d.pinMu.Lock()
+	defer d.pinMu.Unlock()
+	return d.pin
 }
 
 func (d *Denoiser) offerModel(man pipeline.ModelManifest, data []byte, decode Decoder) {
@@ -158,8 +197,14 @@ func (d *Denoiser) offerModel(man pipeline.ModelManifest, data []byte, decode De
 		err = fmt.Errorf("record says version %q, model says %q", man.Version, m.Version())
 	}
 	if err != nil {
+		d.rejects.Add(1)
 		d.log.Warn("reject model record, keeping the current model", "model_version", old,
 			"err", fmt.Errorf("model %s/%s: %w", man.Name, man.Version, err))
+		return
+	}
+	if pin := d.pinned(); pin != "" && man.Version != pin {
+		d.log.Info("model not swapped: pinned", "model_version", old, "pinned", pin,
+			"offered", man.Version)
 		return
 	}
 	d.SetModel(m)
@@ -168,9 +213,10 @@ func (d *Denoiser) offerModel(man pipeline.ModelManifest, data []byte, decode De
 
 // job is one fetched record on its way through the pool.
 type job struct {
-	rec  pipeline.Record
-	done bool // processed; guarded by tracker.mu
-	ok   bool // output or dead letter acknowledged; guarded by tracker.mu
+	rec   pipeline.Record
+	model Model // the model in use when rec was fetched; it makes the output
+	done  bool  // processed; guarded by tracker.mu
+	ok    bool  // output or dead letter acknowledged; guarded by tracker.mu
 }
 
 // Run consumes until ctx ends, then stops fetching, finishes the images in
@@ -191,7 +237,7 @@ func (d *Denoiser) Run(ctx context.Context) error {
 	for range d.cfg.Workers {
 		workers.Go(func() {
 			for j := range jobs {
-				err := d.handle(work, j.rec)
+				err := d.handle(work, j.rec, j.model)
 				if err != nil {
 					d.logRecord(slog.LevelWarn, "image not processed, offset left uncommitted",
 						j.rec, "err", err)
@@ -230,7 +276,11 @@ func (d *Denoiser) fetchLoop(ctx context.Context, t *tracker, jobs chan<- *job) 
 			sleep(ctx, time.Second)
 			continue
 		}
-		jobs <- t.add(rec)
+		// The model is taken in fetch order, so on each partition the
+		// versions used never go backwards, whatever the workers' timing.
+		j := t.add(rec)
+		j.model = d.Model()
+		jobs <- j
 	}
 }
 
@@ -255,8 +305,8 @@ func (d *Denoiser) commitLoop(ctx context.Context, t *tracker) {
 }
 
 // handle processes one record to an acknowledged output or dead letter.
-func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record) error {
-	out, stage, err := d.denoise(rec)
+func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) error {
+	out, stage, err := d.denoiseModel(rec, m)
 	if err != nil {
 		return d.deadLetter(ctx, rec, stage, err)
 	}
@@ -272,9 +322,17 @@ func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record) error {
 	return nil
 }
 
-// denoise turns an input record into the output record, or says at which
-// stage and why it cannot.
+// denoise is denoiseModel with the model in use now. handle passes the
+// model taken when the record was fetched instead, which keeps versions in
+// offset order on each partition.
 func (d *Denoiser) denoise(rec pipeline.Record) (*pipeline.Record, string, error) {
+	return d.denoiseModel(rec, d.Model())
+}
+
+// denoiseModel turns an input record into the output record made by m, or
+// says at which stage and why it cannot.
+func (d *Denoiser) denoiseModel(rec pipeline.Record, m Model) (*pipeline.Record, string,
+	error) {
 	id := imageID(rec)
 	if _, err := pipeline.ParseID([]byte(id)); err != nil {
 		return nil, "validate", fmt.Errorf("image id: %w", err)
@@ -283,7 +341,6 @@ func (d *Denoiser) denoise(rec pipeline.Record) (*pipeline.Record, string, error
 	if err != nil {
 		return nil, "decode", err
 	}
-	m := d.Model()
 	clean, err := denoiseWith(m, img, rec)
 	if err != nil {
 		return nil, "denoise", fmt.Errorf("model %s: %w", m.Version(), err)
