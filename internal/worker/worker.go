@@ -192,7 +192,7 @@ func (d *Denoiser) offerModel(man pipeline.ModelManifest, data []byte, decode De
 	if man.Version == old {
 		return
 	}
-	m, err := decode(data)
+	m, err := decodeRecovered(decode, data)
 	if err == nil && m.Version() != man.Version {
 		err = fmt.Errorf("record says version %q, model says %q", man.Version, m.Version())
 	}
@@ -306,12 +306,12 @@ func (d *Denoiser) commitLoop(ctx context.Context, t *tracker) {
 
 // handle processes one record to an acknowledged output or dead letter.
 func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) error {
-	out, stage, err := d.denoiseModel(rec, m)
+	out, stage, err := d.denoiseSafe(rec, m)
 	if err != nil {
 		return d.deadLetter(ctx, rec, stage, err)
 	}
 	err = d.produce(ctx, out)
-	if errors.Is(err, pipeline.ErrRecordTooLarge) {
+	if errors.Is(err, pipeline.ErrRecordTooLarge) || isRecordRejected(err) {
 		return d.deadLetter(ctx, rec, "produce", err)
 	}
 	if err != nil {
@@ -341,7 +341,7 @@ func (d *Denoiser) denoiseModel(rec pipeline.Record, m Model) (*pipeline.Record,
 	if err != nil {
 		return nil, "decode", err
 	}
-	clean, err := denoiseWith(m, img, rec)
+	clean, err := denoiseRecovered(m, img, rec)
 	if err != nil {
 		return nil, "denoise", fmt.Errorf("model %s: %w", m.Version(), err)
 	}
@@ -405,13 +405,13 @@ func (d *Denoiser) deadLetter(ctx context.Context, rec pipeline.Record, stage st
 	reason error) error {
 	dl := &pipeline.Record{Topic: d.cfg.Topics.Deadletter, Key: rec.Key, Value: rec.Value}
 	dl.Headers = append(dl.Headers, rec.Headers...)
-	dl.SetHeader(pipeline.HeaderDLReason, reason.Error())
+	dl.SetHeader(pipeline.HeaderDLReason, limitReason(reason.Error()))
 	dl.SetHeader(pipeline.HeaderDLStage, stage)
 	dl.SetHeader(pipeline.HeaderDLTopic, rec.Topic)
 	dl.SetHeader(pipeline.HeaderDLPartition, fmt.Sprint(rec.Partition))
 	dl.SetHeader(pipeline.HeaderDLOffset, fmt.Sprint(rec.Offset))
 	dl.SetHeader(pipeline.HeaderDLTime, pipeline.FormatTime(time.Now()))
-	if err := d.produce(ctx, dl); err != nil {
+	if err := d.produceDeadLetter(ctx, dl); err != nil {
 		return fmt.Errorf("dead-letter after %s failed (%v): %w", stage, reason, err)
 	}
 	d.logRecord(slog.LevelWarn, "image dead-lettered", rec, "stage", stage, "err", reason)
@@ -422,9 +422,10 @@ func (d *Denoiser) deadLetter(ctx context.Context, rec pipeline.Record, stage st
 // ends.
 func (d *Denoiser) produce(ctx context.Context, r *pipeline.Record) error {
 	backoff := 100 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		err := d.out.Produce(ctx, r)
-		if err == nil || errors.Is(err, pipeline.ErrRecordTooLarge) {
+		if err == nil || errors.Is(err, pipeline.ErrRecordTooLarge) ||
+			(isRecordRejected(err) && attempt >= maxRecordAttempts) {
 			return err
 		}
 		if ctx.Err() != nil {
