@@ -41,6 +41,7 @@ type replayFlags struct {
 	outputTopic   string
 	progress      string
 	level         string
+	render        string
 }
 
 func (f *replayFlags) register(fs *flag.FlagSet) {
@@ -84,6 +85,8 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 		"for shadow comparison")
 	fs.StringVar(&f.progress, "progress", "auto", "auto (a bar when stderr is a terminal, "+
 		"else log lines), bar, log or off")
+	fs.StringVar(&f.render, "render", "", "re-render the HTML of this JSON report `FILE`, "+
+		"reading only its highlighted images again (needs --html)")
 	fs.StringVar(&f.level, "log-level", envOr("CF_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env CF_LOG_LEVEL)")
 }
@@ -118,6 +121,9 @@ func runReplay(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	f.pc.Logger = log
+	if f.render != "" {
+		return f.rerender(ctx)
+	}
 	if err := f.check(); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -300,4 +306,85 @@ func (f *replayFlags) write(res *replay.Result) error {
 		return fmt.Errorf("replay: write json: %w", err)
 	}
 	return nil
+}
+
+// rerender rebuilds the HTML of a JSON report from the sources it names.
+func (f *replayFlags) rerender(ctx context.Context) error {
+	if f.htmlOut == "" {
+		return errors.New("replay: --render needs --html FILE")
+	}
+	file, err := os.Open(f.render)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	rep, err := replay.ReadReport(file)
+	file.Close()
+	if err != nil {
+		return err
+	}
+	cfg, items, err := f.fromReport(ctx, rep)
+	if err != nil {
+		return fmt.Errorf("replay: render %s: %w", f.render, err)
+	}
+	defer items.Close()
+	if c, ok := cfg.Reference.(io.Closer); ok {
+		defer c.Close()
+	}
+	res, err := replay.Render(ctx, rep, items, cfg)
+	if err != nil {
+		return err
+	}
+	f.jsonOut = ""
+	return f.write(res)
+}
+
+// fromReport rebuilds the models, settings, reference and inputs that a
+// report names.
+func (f *replayFlags) fromReport(ctx context.Context, rep *replay.Report) (replay.Config,
+	replay.Items, error) {
+	st := rep.Settings
+	cfg := replay.Config{Seed: st.Seed, Blind: st.Blind, Stride: st.Stride,
+		CropSize: st.CropSize, Sigmas: st.Sigmas}
+	for _, mi := range rep.Models {
+		m, err := f.modelFrom(ctx, mi.Source)
+		if err != nil {
+			return cfg, nil, err
+		}
+		cfg.Models = append(cfg.Models, replay.Model{Label: mi.Label, Source: mi.Source, Model: m})
+	}
+	ref, kind, _ := strings.Cut(rep.Source.Reference, ":")
+	var err error
+	switch ref {
+	case "dir":
+		cfg.Reference, err = replay.NewDirReference(kind)
+	case "topic":
+		cfg.Reference, err = replay.NewTopicReference(ctx, &f.pc, kind)
+	}
+	if err != nil {
+		return cfg, nil, err
+	}
+	if rep.Source.Kind == "images" {
+		items, err := replay.NewDirItems(rep.Source.Images)
+		return cfg, items, err
+	}
+	return cfg, replay.NewKafkaItems(&f.pc, rep.Source.Topic, rep.Source.Ranges), nil
+}
+
+// modelFrom loads a model from a report's model source.
+func (f *replayFlags) modelFrom(ctx context.Context, src string) (*ae.Model, error) {
+	kind, arg, _ := strings.Cut(src, ":")
+	switch kind {
+	case "default":
+		return ae.Default()
+	case "file":
+		return ae.Load(arg)
+	case "registry":
+		ms, err := replay.RegistryModels(ctx, &f.pc, []string{arg}, f.registryWait)
+		if err != nil {
+			return nil, err
+		}
+		return ms[0].Model, nil
+	}
+	return nil, fmt.Errorf("model source %q: want default, file:PATH or registry:NAME/VERSION",
+		src)
 }

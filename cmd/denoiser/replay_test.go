@@ -169,3 +169,25 @@ func TestReplayTopicWithReferenceDir(t *testing.T) {
 		t.Errorf("report %s", data)
 	}
 }
+
+// --render rebuilds the same HTML from the JSON report alone.
+func TestReplayRenderFromJSON(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	testImages(t, in)
+	ctx := context.Background()
+	jsonPath, htmlPath := filepath.Join(out, "r.json"), filepath.Join(out, "r.html")
+	err := run(ctx, []string{"replay", "--images", in, "--sigma", "20,30", "--seed", "4",
+		"--latency=false", "--progress", "off", "--json", jsonPath, "--html", htmlPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := filepath.Join(out, "again.html")
+	if err := run(ctx, []string{"replay", "--render", jsonPath, "--html", again}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(htmlPath)
+	b, _ := os.ReadFile(again)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("re-rendered HTML differs (%d and %d bytes)", len(a), len(b))
+	}
+}

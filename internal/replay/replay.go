@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -429,4 +430,47 @@ func newPlanes(ps []ae.Plane) []ae.Plane {
 		out[i] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
 	}
 	return out
+}
+
+// Render rebuilds the HTML material of a finished report: it reads only
+// the highlighted images again from items and cuts their crops, so that a
+// report can be re-rendered without replaying the whole range. cfg must
+// hold the report's models, in order (their SHA-256 is checked), and the
+// reference and settings that produced it.
+func Render(ctx context.Context, rep *Report, items Items, cfg Config) (*Result, error) {
+	if rep.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("replay: report schema version %d, want %d", rep.SchemaVersion,
+			SchemaVersion)
+	}
+	if len(cfg.Models) != len(rep.Models) {
+		return nil, fmt.Errorf("replay: %d models for a report of %d", len(cfg.Models),
+			len(rep.Models))
+	}
+	for i, m := range cfg.Models {
+		if got := modelInfo(m).SHA256; got != rep.Models[i].SHA256 {
+			return nil, fmt.Errorf("replay: model %d (%s) has SHA-256 %.12s…, the report's "+
+				"%.12s…", i, rep.Models[i].Label, got, rep.Models[i].SHA256)
+		}
+	}
+	for _, h := range rep.Highlights {
+		if h.Image < 0 || h.Image >= len(rep.PerImage) {
+			return nil, fmt.Errorf("replay: highlight %s points at image %d of %d", h.Rank,
+				h.Image, len(rep.PerImage))
+		}
+	}
+	run := &runner{cfg: cfg, rep: rep, log: slog.New(slog.DiscardHandler)}
+	crops, err := run.crops(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Report: rep, Crops: crops}, nil
+}
+
+// ReadReport decodes a JSON report written by [Report.WriteJSON].
+func ReadReport(r io.Reader) (*Report, error) {
+	var rep Report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("replay: read report: %w", err)
+	}
+	return &rep, nil
 }

@@ -236,3 +236,31 @@ func TestReplayIsDeterministic(t *testing.T) {
 		t.Errorf("%d inline images, want 2 plots and 3×4 crops", n)
 	}
 }
+
+func TestRenderChecksModels(t *testing.T) {
+	dir := t.TempDir()
+	writeImages(t, dir, 2)
+	cfg := Config{Models: twoModels(t), Sigmas: []float64{30}, Seed: 2}
+	res, _, page := runDir(t, dir, cfg)
+	items, err := NewDirItems(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Render(context.Background(), res.Report, items, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, again); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), page) {
+		t.Error("rendered page differs from the replay's")
+	}
+	swapped := cfg
+	swapped.Models = []Model{cfg.Models[1], cfg.Models[0]}
+	if _, err := Render(context.Background(), res.Report, items, swapped); err == nil ||
+		!strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("models in the wrong order: %v, want a SHA-256 mismatch", err)
+	}
+}
