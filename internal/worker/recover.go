@@ -51,8 +51,8 @@ type PanicError struct {
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // denoiseSafe is denoiseModel with any panic turned into an error.
-func (d *Denoiser) denoiseSafe(rec pipeline.Record, m Model) (out *pipeline.Record,
-	stage string, err error) {
+func (d *Denoiser) denoiseSafe(ctx context.Context, rec pipeline.Record,
+	m Model) (out *pipeline.Record, stage string, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			pe := &PanicError{Value: v, Stack: debug.Stack()}
@@ -61,7 +61,7 @@ func (d *Denoiser) denoiseSafe(rec pipeline.Record, m Model) (out *pipeline.Reco
 			out, stage, err = nil, "panic", pe
 		}
 	}()
-	return d.denoiseModel(rec, m)
+	return d.denoiseModel(ctx, rec, m)
 }
 
 // denoiseRecovered runs denoiseWith, turning a panic of the model into an

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -86,8 +87,8 @@ func TestPanicOutsideModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, stage, err := d.denoiseSafe(record(0, 0, "x", imagetest.PNG(imagetest.Gradient(4, 4))),
-		nil)
+	out, stage, err := d.denoiseSafe(context.Background(),
+		record(0, 0, "x", imagetest.PNG(imagetest.Gradient(4, 4))), nil)
 	var pe *PanicError
 	if out != nil || stage != "panic" || !errors.As(err, &pe) || len(pe.Stack) == 0 {
 		t.Errorf("denoiseSafe = %v, %q, %v; want a PanicError at stage panic", out, stage, err)

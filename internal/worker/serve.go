@@ -16,6 +16,7 @@ import (
 func Serve(ctx context.Context, pc *pipeline.Config, group string, cfg Config, m Model,
 	decode Decoder) error {
 	cfg.Topics = pc.Topics()
+	cfg.Group = group
 	if cfg.MaxValueBytes == 0 {
 		cfg.MaxValueBytes = pc.MaxValueBytes()
 	}
@@ -38,6 +39,7 @@ func Serve(ctx context.Context, pc *pipeline.Config, group string, cfg Config, m
 		return err
 	}
 
+	defer d.observe(pc, group)()
 	var wg sync.WaitGroup
 	if decode != nil {
 		wg.Go(func() {

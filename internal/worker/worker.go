@@ -23,7 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cleanframe/cleanframe/internal/imageio"
+	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
@@ -84,6 +84,15 @@ type Config struct {
 
 	// Logger receives the logs. Default: none.
 	Logger *slog.Logger
+
+	// Telemetry receives spans and metrics (see internal/telemetry): a
+	// process span per record, continuing the trace in its headers, with
+	// denoise and output spans under it. Default: none; trace context is
+	// still passed from input to output.
+	Telemetry *telemetry.Telemetry
+
+	// Group is the consumer group, for the spans' attributes.
+	Group string
 }
 
 func (c *Config) withDefaults() Config {
@@ -132,7 +141,8 @@ func New(cfg Config, in pipeline.Consumer, out pipeline.Producer, m Model) (*Den
 		return nil, errors.New("new denoiser: no model")
 	}
 	c := cfg.withDefaults()
-	d := &Denoiser{cfg: c, in: in, out: out, log: c.Logger}
+	d := &Denoiser{cfg: c, in: in, out: c.Telemetry.Instruments().Producer(out),
+		log: c.Logger}
 	d.SetModel(m)
 	return d, nil
 }
@@ -305,8 +315,10 @@ func (d *Denoiser) commitLoop(ctx context.Context, t *tracker) {
 }
 
 // handle processes one record to an acknowledged output or dead letter.
-func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) error {
-	out, stage, err := d.denoiseSafe(rec, m)
+func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) (err error) {
+	ctx, span := d.ins().StartProcess(ctx, &rec, d.cfg.Group)
+	defer func() { telemetry.EndSpan(span, err) }()
+	out, stage, err := d.denoiseSafe(ctx, rec, m)
 	if err != nil {
 		return d.deadLetter(ctx, rec, stage, err)
 	}
@@ -317,7 +329,8 @@ func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) err
 	if err != nil {
 		return err
 	}
-	d.logRecord(slog.LevelDebug, "image denoised", rec,
+	d.ins().Delivered(ctx, out)
+	d.logCtx(ctx, slog.LevelDebug, "image denoised", rec,
 		"model_version", out.HeaderString(pipeline.HeaderModelVersion))
 	return nil
 }
@@ -326,22 +339,22 @@ func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) err
 // model taken when the record was fetched instead, which keeps versions in
 // offset order on each partition.
 func (d *Denoiser) denoise(rec pipeline.Record) (*pipeline.Record, string, error) {
-	return d.denoiseModel(rec, d.Model())
+	return d.denoiseModel(context.Background(), rec, d.Model())
 }
 
 // denoiseModel turns an input record into the output record made by m, or
 // says at which stage and why it cannot.
-func (d *Denoiser) denoiseModel(rec pipeline.Record, m Model) (*pipeline.Record, string,
-	error) {
+func (d *Denoiser) denoiseModel(ctx context.Context, rec pipeline.Record,
+	m Model) (*pipeline.Record, string, error) {
 	id := imageID(rec)
 	if _, err := pipeline.ParseID([]byte(id)); err != nil {
 		return nil, "validate", fmt.Errorf("image id: %w", err)
 	}
-	img, _, err := imageio.Decode(rec.Value, d.cfg.MaxPixels)
+	img, err := d.decode(ctx, rec)
 	if err != nil {
 		return nil, "decode", err
 	}
-	clean, err := denoiseRecovered(m, img, rec)
+	clean, err := d.denoiseTraced(ctx, m, img, rec)
 	if err != nil {
 		return nil, "denoise", fmt.Errorf("model %s: %w", m.Version(), err)
 	}
@@ -349,7 +362,7 @@ func (d *Denoiser) denoiseModel(rec pipeline.Record, m Model) (*pipeline.Record,
 		return nil, "denoise", fmt.Errorf("model %s returned %v for a %v image",
 			m.Version(), clean.Bounds().Size(), img.Bounds().Size())
 	}
-	body, err := imageio.EncodePNG(clean)
+	body, err := d.encode(ctx, clean)
 	if err != nil {
 		return nil, "encode", err
 	}
@@ -414,7 +427,8 @@ func (d *Denoiser) deadLetter(ctx context.Context, rec pipeline.Record, stage st
 	if err := d.produceDeadLetter(ctx, dl); err != nil {
 		return fmt.Errorf("dead-letter after %s failed (%v): %w", stage, reason, err)
 	}
-	d.logRecord(slog.LevelWarn, "image dead-lettered", rec, "stage", stage, "err", reason)
+	d.ins().DeadLettered(ctx, stage, reason)
+	d.logCtx(ctx, slog.LevelWarn, "image dead-lettered", rec, "stage", stage, "err", reason)
 	return nil
 }
 
