@@ -4,11 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/health"
+	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/internal/worker"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
@@ -35,6 +37,8 @@ func runServe(ctx context.Context, args []string) error {
 	level := fs.String("log-level", envOr("CF_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env CF_LOG_LEVEL)")
 	noEnsure := fs.Bool("no-create-topics", false, "do not create missing topics at start")
+	listen := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8081"),
+		"`address` of /healthz, /readyz and /metrics (env CF_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,20 +46,42 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
 
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("serve: log level %q: want debug, info, warn or error", *level)
+	log, err := telemetry.NewLogger(os.Stderr, *level)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	pc.Logger = log
 	wc.Logger = log
 	if err := pc.Validate(); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if pc.ClientID == "" {
+		pc.ClientID = clientID()
+	}
+
+	tel, err := telemetry.Setup(ctx, telemetry.Config{ServiceName: "cleanframe-denoiser",
+		Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	tel.SetGlobal(log)
+	defer shutdown(tel.Shutdown)
+	tel.Instruments().ObserveEngine(engineStats)
+	wc.Telemetry = tel
+	loaded := health.NewFlag("model")
+	ops, err := health.Listen(*listen, health.Handler(tel.MetricsHandler(),
+		health.Brokers(&pc), loaded.Check(), health.Assigned(&pc, *group, pc.Topics().Noisy)))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer shutdown(ops.Shutdown)
+	log.Info("serving /healthz, /readyz and /metrics", "addr", ops.Addr())
+
 	m, err := loadModel(*modelPath)
 	if err != nil {
 		return fmt.Errorf("serve: load model: %w", err)
 	}
+	loaded.Set()
 	if !*noEnsure {
 		if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -72,6 +98,27 @@ func decodeModel(data []byte) (worker.Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// clientID names this process to the brokers (client.id), uniquely, so
+// that the readiness check finds its member of the consumer group.
+func clientID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("cleanframe-denoiser-%s-%d", host, os.Getpid())
+}
+
+// shutdown runs stop with 10 s to finish, for a deferred call: what stop
+// returns is lost, as the process is ending.
+func shutdown(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stop(ctx)
+}
+
+// engineStats adapts ae.ReadStats to telemetry.
+func engineStats() telemetry.EngineStats {
+	s := ae.ReadStats()
+	return telemetry.EngineStats{Flops: s.Flops, Rows: s.Rows, Batches: s.Batches}
 }
 
 func envOr(name, def string) string {

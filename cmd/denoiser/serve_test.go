@@ -14,6 +14,7 @@ import (
 
 func TestServeArgs(t *testing.T) {
 	t.Setenv("KAFKA_BROKERS", "")
+	t.Setenv("CF_LISTEN", "127.0.0.1:0")
 	tests := []struct {
 		args    []string
 		wantErr string
@@ -34,6 +35,7 @@ func TestServeArgs(t *testing.T) {
 // TestServe runs the serve command on the embedded broker with the shipped
 // model, sends one image and checks that its output comes back.
 func TestServe(t *testing.T) {
+	t.Setenv("CF_LISTEN", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	e, err := pipeline.StartEmbedded(ctx, 0)
