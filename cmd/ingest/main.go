@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/ingest"
+	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
@@ -59,6 +61,7 @@ type common struct {
 	maxPixels int64
 	level     string
 	noEnsure  bool
+	tel       *telemetry.Telemetry // set by open; shut it down when done
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -69,18 +72,23 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.noEnsure, "no-create-topics", false, "do not create missing topics at start")
 }
 
-// open validates the flags and returns a logger and a publisher; close the
-// producer when done.
+// open validates the flags and returns a logger and a publisher, and sets
+// up c.tel; close the producer and shut c.tel down when done.
 func (c *common) open(ctx context.Context) (*slog.Logger, *ingest.Publisher, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
-		return nil, nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.level)
+	log, err := telemetry.NewLogger(os.Stderr, c.level)
+	if err != nil {
+		return nil, nil, err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	c.pc.Logger = log
 	if err := c.pc.Validate(); err != nil {
 		return nil, nil, err
 	}
+	c.tel, err = telemetry.Setup(ctx, telemetry.Config{ServiceName: "cleanframe-ingest",
+		Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.tel.SetGlobal(log)
 	if !c.noEnsure {
 		if err := pipeline.EnsureTopics(ctx, &c.pc); err != nil {
 			return nil, nil, err
@@ -90,7 +98,8 @@ func (c *common) open(ctx context.Context) (*slog.Logger, *ingest.Publisher, err
 	if err != nil {
 		return nil, nil, err
 	}
-	return log, &ingest.Publisher{Producer: prod, Topics: c.pc.Topics(),
+	return log, &ingest.Publisher{Producer: c.tel.Instruments().Producer(prod),
+		Topics:   c.pc.Topics(),
 		MaxBytes: c.pc.MaxValueBytes(), MaxPixels: c.maxPixels}, nil
 }
 
@@ -111,6 +120,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer pub.Producer.Close()
+	defer shutdown(c.tel.Shutdown)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -118,7 +128,17 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("ingest serving", "addr", ln.Addr().String(), "topic", pub.Topics.Noisy,
 		"max_bytes", pub.MaxBytes)
-	return serveHTTP(ctx, ln, ingest.Handler(pub, log))
+	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc))
+	mux.Handle("/", c.tel.UploadHandler(ingest.Handler(pub, log), pub.Topics.Noisy))
+	return serveHTTP(ctx, ln, mux)
+}
+
+// shutdown runs stop with 10 s to finish, for a deferred call: what stop
+// returns is lost, as the process is ending.
+func shutdown(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stop(ctx)
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully,
@@ -167,6 +187,7 @@ func runFiles(ctx context.Context, args []string) error {
 		return fmt.Errorf("files: %w", err)
 	}
 	defer pub.Producer.Close()
+	defer shutdown(c.tel.Shutdown)
 	return ingest.PublishFiles(ctx, pub, *clean, fs.Args(), os.Stdout)
 }
 
