@@ -27,7 +27,8 @@ const usage = `usage: trainer COMMAND [flags]
 
 commands:
   train   train a model from a folder of clean images (no Kafka)
-  serve   follow clean samples on Kafka, retrain, validate, publish models`
+  serve   follow clean samples on Kafka, retrain, validate, publish models
+  models  list, pin, unpin and roll back versions on the models topic`
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
 	if len(args) == 0 {
@@ -38,6 +39,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return runTrain(ctx, log, args[1:])
 	case "serve":
 		return runServe(ctx, log, args[1:])
+	case "models":
+		return runModels(ctx, log, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return nil
