@@ -20,6 +20,7 @@ import (
 	"github.com/cleanframe/cleanframe/ae"
 	"github.com/cleanframe/cleanframe/internal/imageio"
 	"github.com/cleanframe/cleanframe/internal/ingest"
+	"github.com/cleanframe/cleanframe/internal/retrain"
 	"github.com/cleanframe/cleanframe/internal/worker"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
@@ -46,7 +47,7 @@ func TestHotSwapLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer e.Close()
+		t.Cleanup(e.Close)
 		b := broker{name: "embedded", brokers: e.Brokers()}
 		testHotSwapLoad(t, ctx, newEnv(t, ctx, b, "hotswapload"), b, n)
 	})
@@ -532,4 +533,89 @@ func samePixels(a, b image.Image) bool {
 		}
 	}
 	return true
+}
+
+// TestPinRollback drives a running denoiser with the registry operations
+// that `trainer models` performs: a rollback makes it serve the older
+// version again, a pin record holds it at a version while newer ones are
+// published, and unpinning lets it follow again. Outputs carry the version
+// expected after each step.
+func TestPinRollback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	emb, err := pipeline.StartEmbedded(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	b := broker{name: "embedded", brokers: emb.Brokers()}
+	e := newEnv(t, ctx, b, "pinrollback")
+	d := startSwapDenoiser(t, ctx, e, e, "pin", worker.Config{Workers: 1})
+	pub := e.publisher(t)
+	out := collect(t, ctx, e.cfg, e.cfg.Topics().Denoised)
+	mp, err := pipeline.NewModelPublisher(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Close()
+	vs := map[int]*ae.Model{}
+	publishK := func(k int) error {
+		vs[k] = shiftedModel(t, k, model(t).Version())
+		data, _ := vs[k].MarshalBinary()
+		_, err := mp.PublishModel(ctx, "dae", vs[k].Version(), data)
+		return err
+	}
+	img := encodePNG(t, photo(12, 12, 1, true))
+	sent := 0
+
+	steps := []struct {
+		name string
+		do   func() error
+		want func() string
+	}{
+		{"publish v1", func() error { return publishK(1) }, func() string { return vs[1].Version() }},
+		{"publish v2", func() error { return publishK(2) }, func() string { return vs[2].Version() }},
+		{"rollback to v1", func() error {
+			_, err := retrain.Rollback(ctx, e.cfg, "dae", vs[1].Version())
+			return err
+		}, func() string { return vs[1].Version() }},
+		{"pin v2", func() error { return retrain.Pin(ctx, e.cfg, "dae", vs[2].Version()) },
+			func() string { return vs[2].Version() }},
+		{"v3 published while pinned", func() error { return publishK(3) },
+			func() string { return vs[2].Version() }},
+		{"unpin, v4 published", func() error {
+			if err := retrain.Pin(ctx, e.cfg, "dae", ""); err != nil {
+				return err
+			}
+			return publishK(4)
+		}, func() string { return vs[4].Version() }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		want := s.want()
+		deadline := time.Now().Add(20 * time.Second)
+		for d.d.Model().Version() != want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		// A settle time so that a swap that should not happen would show.
+		time.Sleep(1500 * time.Millisecond)
+		if got := d.d.Model().Version(); got != want {
+			t.Fatalf("%s: denoiser serves %s, want %s", s.name, got, want)
+		}
+		id := fmt.Sprintf("pin-%d", sent)
+		sent++
+		if _, err := pub.Publish(ctx, ingest.Image{ID: id, Data: img}); err != nil {
+			t.Fatal(err)
+		}
+		got := out.until(t, ctx, func(m map[string]pipeline.Record) bool {
+			_, ok := m[id]
+			return ok
+		})
+		r := got[id]
+		if v := r.HeaderString(pipeline.HeaderModelVersion); v != want {
+			t.Errorf("%s: output made by %s, want %s", s.name, v, want)
+		}
+	}
 }
