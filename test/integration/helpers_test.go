@@ -151,6 +151,7 @@ func (d *denoiser) shutdown(t *testing.T) {
 // collector reads every partition of a topic from the start.
 type collector struct {
 	recs chan pipeline.Record
+	got  map[string]pipeline.Record // by key, the latest; owned by the test
 }
 
 func collect(t *testing.T, ctx context.Context, cfg *pipeline.Config, topic string) *collector {
@@ -159,47 +160,67 @@ func collect(t *testing.T, ctx context.Context, cfg *pipeline.Config, topic stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{recs: make(chan pipeline.Record, 64)}
+	c := &collector{recs: make(chan pipeline.Record, 64), got: map[string]pipeline.Record{}}
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for p := range end {
-		r, err := pipeline.NewPartitionReader(cfg, topic, p, pipeline.FirstOffset)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() {
-			defer r.Close()
-			for {
-				rec, err := r.Read(cctx)
-				if err != nil {
-					return
-				}
-				select {
-				case c.recs <- rec:
-				case <-cctx.Done():
-					return
-				}
-			}
-		})
+		wg.Go(func() { c.follow(cctx, cfg, topic, p) })
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return c
 }
 
-// until gathers records by key until done says so or ctx ends.
+// follow reads one partition until ctx ends, starting a new reader where the
+// last one stopped if it fails (as it may while a broker restarts).
+func (c *collector) follow(ctx context.Context, cfg *pipeline.Config, topic string, p int) {
+	next := int64(pipeline.FirstOffset)
+	for ctx.Err() == nil {
+		r, err := pipeline.NewPartitionReader(cfg, topic, p, next)
+		if err != nil {
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		for {
+			rec, err := r.Read(ctx)
+			if err != nil {
+				break
+			}
+			next = rec.Offset + 1
+			select {
+			case c.recs <- rec:
+			case <-ctx.Done():
+			}
+		}
+		r.Close()
+	}
+}
+
+// until gathers records by key, adding to those of earlier calls, until
+// done says so or ctx ends, and returns them all.
 func (c *collector) until(t *testing.T, ctx context.Context,
 	done func(map[string]pipeline.Record) bool) map[string]pipeline.Record {
 	t.Helper()
-	got := map[string]pipeline.Record{}
-	for !done(got) {
+	for !done(c.got) {
 		select {
 		case r := <-c.recs:
-			got[string(r.Key)] = r
+			c.got[string(r.Key)] = r
 		case <-ctx.Done():
-			t.Fatalf("gave up with %d records: %v", len(got), ctx.Err())
+			t.Fatalf("gave up with %d records: %v", len(c.got), ctx.Err())
 		}
 	}
-	return got
+	return c.got
+}
+
+// has returns a condition for until: every id of ids has a record.
+func has(ids ...string) func(map[string]pipeline.Record) bool {
+	return func(m map[string]pipeline.Record) bool {
+		for _, id := range ids {
+			if _, ok := m[id]; !ok {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // waitCommitted waits until group has committed the end of every partition

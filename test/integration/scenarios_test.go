@@ -149,7 +149,7 @@ func testDeadLetter(t *testing.T, ctx context.Context, e *env) {
 	out := collect(t, ctx, e.cfg, e.cfg.Topics().Denoised)
 	e.startDenoiser(t, ctx, group)
 
-	d := dl.until(t, ctx, func(m map[string]pipeline.Record) bool { return len(m) > 0 })["bad-1"]
+	d := dl.until(t, ctx, has("bad-1"))["bad-1"]
 	if !bytes.Equal(d.Value, corrupt) {
 		t.Errorf("dead letter value %q, want the original bytes %q", d.Value, corrupt)
 	}
@@ -172,7 +172,7 @@ func testDeadLetter(t *testing.T, ctx context.Context, e *env) {
 		t.Errorf("dead letter time: %v", err)
 	}
 
-	o := out.until(t, ctx, func(m map[string]pipeline.Record) bool { return len(m) > 0 })
+	o := out.until(t, ctx, has("bad-1"))
 	checkOutput(t, o["bad-1"], "bad-1", model(t).Version(), image2{30, 20})
 	waitCommitted(t, ctx, e.cfg, group, e.cfg.Topics().Noisy)
 }
@@ -253,8 +253,8 @@ func testHotSwap(t *testing.T, ctx context.Context, e *env) {
 		if _, err := pub.Publish(ctx, ingest.Image{ID: id, Data: img}); err != nil {
 			t.Fatal(err)
 		}
-		got := out.until(t, ctx, func(m map[string]pipeline.Record) bool { return len(m) > 0 })
-		if r, ok := got[id]; ok && r.HeaderString(pipeline.HeaderModelVersion) == next.Version() {
+		r := out.until(t, ctx, has(id))[id]
+		if r.HeaderString(pipeline.HeaderModelVersion) == next.Version() {
 			break
 		}
 	}
@@ -270,10 +270,7 @@ func testHotSwap(t *testing.T, ctx context.Context, e *env) {
 	if _, err := pub.Publish(ctx, ingest.Image{ID: "after-junk", Data: img}); err != nil {
 		t.Fatal(err)
 	}
-	r := out.until(t, ctx, func(m map[string]pipeline.Record) bool {
-		_, ok := m["after-junk"]
-		return ok
-	})
+	r := out.until(t, ctx, has("after-junk"))
 	checkOutput(t, r["after-junk"], "after-junk", next.Version(), image2{20, 20})
 }
 
@@ -361,7 +358,7 @@ func testLargeImage(t *testing.T, ctx context.Context, e *env) {
 	if _, err := e.publisher(t).Publish(ctx, ingest.Image{ID: "big", Data: data}); err != nil {
 		t.Fatal(err)
 	}
-	got := out.until(t, ctx, func(m map[string]pipeline.Record) bool { return len(m) > 0 })
+	got := out.until(t, ctx, has("big"))
 	checkOutput(t, got["big"], "big", model(t).Version(), image2{1500, 1500})
 	waitCommitted(t, ctx, e.cfg, "denoisers", e.cfg.Topics().Noisy)
 }

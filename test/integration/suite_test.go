@@ -23,6 +23,8 @@ var runID = func() string {
 type broker struct {
 	name    string
 	brokers []string
+	// private starts a broker of the test's own that it may restart.
+	private func(t *testing.T, ctx context.Context) private
 }
 
 // TestPipeline runs the suite against the embedded broker, then against the
@@ -36,7 +38,7 @@ func TestPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.Close()
-		runSuite(t, broker{"embedded", e.Brokers()})
+		runSuite(t, broker{"embedded", e.Brokers(), privateEmbedded})
 	})
 	t.Run("kafka", func(t *testing.T) {
 		addrs := os.Getenv("KAFKA_BROKERS")
@@ -47,7 +49,7 @@ func TestPipeline(t *testing.T) {
 			}
 			t.Skip("KAFKA_BROKERS not set; run scripts/kafka-local start and set it")
 		}
-		b := broker{"kafka", strings.Split(addrs, ",")}
+		b := broker{"kafka", strings.Split(addrs, ","), privateKafka}
 		for _, a := range b.brokers {
 			if !strings.HasPrefix(a, "127.0.0.1:") {
 				t.Fatalf("KAFKA_BROKERS=%s: the suite talks only to 127.0.0.1", addrs)
@@ -79,6 +81,7 @@ func runSuite(t *testing.T, b broker) {
 		{"HotSwap", testHotSwap, 2 * time.Minute},
 		{"TwoDenoisers", testTwoDenoisers, 2 * time.Minute},
 		{"LargeImage", testLargeImage, 3 * time.Minute},
+		{"KilledDenoiser", testKilledDenoiser, 2 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,4 +91,9 @@ func runSuite(t *testing.T, b broker) {
 			tt.fn(t, ctx, env)
 		})
 	}
+	t.Run("BrokerRestart", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		testBrokerRestart(t, ctx, b.private(t, ctx))
+	})
 }
