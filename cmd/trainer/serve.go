@@ -28,7 +28,10 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	valid := fs.String("valid", "", "folder of clean validation images (required)")
 	fs.DurationVar(&cfg.Interval, "interval", 0, "time between rounds (default 10m)")
 	fs.IntVar(&cfg.MinNew, "min-new", 0, "new samples that start a round early (default 100)")
-	fs.IntVar(&cfg.MaxKeep, "max-samples", 0, "clean samples kept in memory (default 2000)")
+	fs.IntVar(&cfg.MaxKeep, "max-samples", 0,
+		"clean samples kept, in memory and in -store; the oldest are dropped (default 2000)")
+	store := fs.String("store", "", "folder that keeps clean samples across restarts, "+
+		"de-duplicated by content (default: memory only)")
 	fs.IntVar(&cfg.Steps, "steps", 0, "Adam steps per round (default 2000)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "patches per step (default 256)")
 	fs.Float64Var(&cfg.LR, "lr", 0, "peak learning rate of a round (default 1e-4)")
@@ -80,6 +83,11 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
 		return err
 	}
+	if *store != "" {
+		if cfg.Store, err = retrain.OpenStore(*store, cfg.MaxKeep); err != nil {
+			return err
+		}
+	}
 	svc, err := retrain.New(cfg, m)
 	if err != nil {
 		return err
@@ -95,7 +103,7 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	}
 	loaded.Set()
 	log.Info("trainer serving", "model_version", m.Version(), "brokers", pc.Brokers,
-		"listen", ops.Addr())
+		"listen", ops.Addr(), "samples", svc.Samples())
 	return svc.Run(ctx)
 }
 

@@ -6,7 +6,6 @@ package retrain
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"image"
@@ -28,7 +27,12 @@ type Config struct {
 	Group    string        // consumer group on images.clean; default "cleanframe-trainer"
 	Interval time.Duration // time between rounds; default 10m
 	MinNew   int           // new samples that start a round early; default 100
-	MaxKeep  int           // samples kept in memory, oldest dropped; default 2000
+	MaxKeep  int           // samples kept, oldest dropped; default 2000
+
+	// Store, when set, keeps the samples on disk as well, so that a
+	// restarted service starts with them (see OpenStore); open it with the
+	// same limit as MaxKeep.
+	Store *Store
 
 	Steps  int     // Adam steps per round; default 2000
 	Batch  int     // patches per step; default 256
@@ -87,44 +91,75 @@ type Service struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	samples []ae.Plane // oldest first
-	seen    map[[32]byte]bool
-	fresh   int // samples added since the last round
+	samples []sample        // oldest first, at most MaxKeep
+	seen    map[string]bool // content hashes of samples
+	fresh   int             // samples added since the last round
 	serving *ae.Model
 }
 
+// sample is one clean image's planes.
+type sample struct {
+	hash   string
+	planes []ae.Plane
+}
+
 // New returns a service that starts from model m (the serving model until a
-// newer one is seen on the models topic).
+// newer one is seen on the models topic) and with the samples in
+// cfg.Store, if any.
 func New(cfg Config, m *ae.Model) (*Service, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, seen: make(map[[32]byte]bool), serving: m}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger, seen: make(map[string]bool), serving: m}
+	if cfg.Store != nil {
+		err := cfg.Store.Each(func(hash string, img image.Image) {
+			s.keep(sample{hash, ae.ImagePlanes(img)})
+		})
+		if err != nil {
+			s.log.Warn("some stored samples could not be read", "err", err)
+		}
+		s.fresh = 0
+	}
+	return s, nil
 }
 
-// AddImage adds one clean sample unless an identical one was added before.
-// It reports whether the sample was new.
+// AddImage adds one clean sample unless one with the same content (see
+// ContentHash) is held. It reports whether the sample was new.
 func (s *Service) AddImage(img image.Image) bool {
-	planes := ae.ImagePlanes(img)
-	var raw []byte
-	for _, p := range planes {
-		for _, v := range p.Pix {
-			raw = append(raw, byte(v))
-		}
-	}
-	key := sha256.Sum256(raw)
+	hash := ContentHash(img)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seen[key] {
+	if s.seen[hash] {
 		return false
 	}
-	s.seen[key] = true
-	s.samples = append(s.samples, planes...)
-	if over := len(s.samples) - s.cfg.MaxKeep; over > 0 {
-		s.samples = append([]ae.Plane(nil), s.samples[over:]...)
+	if s.cfg.Store != nil {
+		if _, err := s.cfg.Store.Add(img); err != nil {
+			s.log.Warn("sample kept in memory only", "err", err)
+		}
 	}
-	s.fresh++
+	s.keep(sample{hash, ae.ImagePlanes(img)})
 	return true
+}
+
+// keep appends smp and drops the oldest samples past MaxKeep; s.mu is
+// held or s is not shared yet.
+func (s *Service) keep(smp sample) {
+	s.seen[smp.hash] = true
+	s.samples = append(s.samples, smp)
+	s.fresh++
+	if over := len(s.samples) - s.cfg.MaxKeep; over > 0 {
+		for _, old := range s.samples[:over] {
+			delete(s.seen, old.hash)
+		}
+		s.samples = append([]sample(nil), s.samples[over:]...)
+	}
+}
+
+// Samples is the number of samples held.
+func (s *Service) Samples() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.samples)
 }
 
 // Serving returns the model the service currently considers serving.
@@ -193,7 +228,10 @@ type Publisher interface {
 // the margin.
 func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	s.mu.Lock()
-	samples := append([]ae.Plane(nil), s.samples...)
+	var samples []ae.Plane
+	for _, smp := range s.samples {
+		samples = append(samples, smp.planes...)
+	}
 	s.fresh = 0
 	serving := s.serving
 	s.mu.Unlock()
