@@ -109,11 +109,21 @@ func runServe(ctx context.Context, args []string) error {
 	c.register(fs)
 	addr := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8080"),
 		"HTTP listen `address` (env CF_LISTEN)")
+	tokenFile := fs.String("api-token-file", envOr("CF_API_TOKEN_FILE", ""),
+		"`file` holding the bearer token that POST /v1/images requires; empty: no "+
+			"authentication (env CF_API_TOKEN_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	var token string
+	if *tokenFile != "" {
+		var err error
+		if token, err = ingest.LoadToken(*tokenFile); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log, pub, err := c.open(ctx)
 	if err != nil {
@@ -129,7 +139,8 @@ func runServe(ctx context.Context, args []string) error {
 	log.Info("ingest serving", "addr", ln.Addr().String(), "topic", pub.Topics.Noisy,
 		"max_bytes", pub.MaxBytes)
 	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc))
-	mux.Handle("/", c.tel.UploadHandler(ingest.Handler(pub, log), pub.Topics.Noisy))
+	api := ingest.RequireToken(ingest.Handler(pub, log), token)
+	mux.Handle("/", c.tel.UploadHandler(api, pub.Topics.Noisy))
 	return serveHTTP(ctx, ln, mux)
 }
 
