@@ -191,14 +191,24 @@ func FollowModelsAndPins(ctx context.Context, cfg *Config, fn ModelFunc, pin Pin
 	return nil
 }
 
+// maxPendingVersions bounds the versions of one model name whose chunks a
+// follower holds while it waits for their manifest. Replaying a compacted
+// topic meets the chunks of every version ever published (their keys are
+// distinct) but only the latest manifest, so without a bound a follower
+// would hold every old version at once. Two allows two publishers writing
+// one name at the same time.
+const maxPendingVersions = 2
+
 // assembly collects the chunks of one model version.
 type assembly struct {
-	man    ModelManifest // from the chunks' headers
-	chunks [][]byte
-	have   int
+	man     ModelManifest // from the chunks' headers
+	chunks  [][]byte
+	have    int
+	touched int64 // follower.clock at its last chunk
 }
 
 type follower struct {
+	clock   int64 // counts chunks, to find the least recently touched assembly
 	log     *slog.Logger
 	pending map[string]map[string]*assembly // name, version
 	pin     PinFunc                         // may be nil
@@ -260,9 +270,12 @@ func (f *follower) addChunk(man ModelManifest, idx int, value []byte) error {
 	}
 	a := vs[man.Version]
 	if a == nil {
+		f.evict(man.Name, vs)
 		a = &assembly{man: man, chunks: make([][]byte, man.Chunks)}
 		vs[man.Version] = a
 	}
+	f.clock++
+	a.touched = f.clock
 	if a.man.Chunks != man.Chunks || a.man.Length != man.Length || a.man.SHA256 != man.SHA256 {
 		return fmt.Errorf("model %s/%s chunk %d: headers disagree with earlier chunks",
 			man.Name, man.Version, idx)
@@ -272,6 +285,22 @@ func (f *follower) addChunk(man ModelManifest, idx int, value []byte) error {
 	}
 	a.chunks[idx] = bytes.Clone(value)
 	return nil
+}
+
+// evict drops the least recently touched versions of name until there is
+// room for one more.
+func (f *follower) evict(name string, vs map[string]*assembly) {
+	for len(vs) >= maxPendingVersions {
+		var oldest *assembly
+		for _, a := range vs {
+			if oldest == nil || a.touched < oldest.touched {
+				oldest = a
+			}
+		}
+		delete(vs, oldest.man.Version)
+		f.log.Debug("drop chunks of a model version without a manifest",
+			"model_version", oldest.man.Version, "model", name)
+	}
 }
 
 // complete joins and checks the chunks a manifest names, and forgets every

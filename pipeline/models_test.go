@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -137,5 +139,44 @@ func TestParseModelHeaders(t *testing.T) {
 					tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestFollowerHoldsFewVersions feeds a follower the chunks of ten versions
+// of one model, as a replay of a compacted topic does, then the manifest of
+// the last: it holds at most maxPendingVersions at any time and still
+// completes the last.
+func TestFollowerHoldsFewVersions(t *testing.T) {
+	f := &follower{log: slog.New(slog.DiscardHandler),
+		pending: make(map[string]map[string]*assembly)}
+	mp := &ModelPublisher{topic: "models"}
+	var last []byte
+	var man ModelManifest
+	for v := range 10 {
+		data := randomBytes(ModelChunkBytes+7, uint64(v))
+		sum := sha256.Sum256(data)
+		man = ModelManifest{Name: "dae", Version: fmt.Sprintf("v%d", v), Chunks: 2,
+			Length: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+		for i := range 2 {
+			chunk := data[i*ModelChunkBytes : min((i+1)*ModelChunkBytes, len(data))]
+			rec := mp.record(man, "chunk", chunkKey("dae", man.Version, i), chunk, i)
+			if err := f.handle(context.Background(), *rec, nil); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.pending["dae"]); n > maxPendingVersions {
+				t.Fatalf("after %s chunk %d: %d versions pending, want at most %d",
+					man.Version, i, n, maxPendingVersions)
+			}
+		}
+		last = data
+	}
+	var got []byte
+	fn := func(_ context.Context, _ ModelManifest, data []byte) { got = data }
+	if err := f.handle(context.Background(), *mp.record(man, "manifest", "dae", []byte("{}"),
+		-1), fn); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, last) {
+		t.Errorf("completed %d bytes, want the last version's %d", len(got), len(last))
 	}
 }
