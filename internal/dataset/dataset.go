@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/disintegration/imaging"
 )
 
 // Image is one decoded file.
@@ -45,9 +43,11 @@ func List(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// Open decodes one image file, applying its EXIF orientation.
+// Open decodes one image file, applying its EXIF orientation. A file whose
+// header declares more than imageio.DefaultMaxPixels pixels is refused
+// before its pixels are allocated.
 func Open(path string) (Image, error) {
-	img, err := imaging.Open(path, imaging.AutoOrientation(true))
+	img, err := decodeFile(path)
 	if err != nil {
 		return Image{}, fmt.Errorf("open image: %w", err)
 	}
