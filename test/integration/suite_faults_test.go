@@ -80,7 +80,7 @@ func (e *env) startChild(t *testing.T, group string) *exec.Cmd {
 // through a backlog, starts another, and expects every image to come out
 // (duplicates allowed) and the offsets committed.
 func testKilledDenoiser(t *testing.T, ctx context.Context, e *env) {
-	const n, group = 24, "denoisers"
+	const n, group = 40, "denoisers"
 	pub := e.publisher(t)
 	out := collect(t, ctx, e.cfg, e.cfg.Topics().Denoised)
 	img := encodePNG(t, photo(128, 128, 11, false))
