@@ -22,6 +22,11 @@ type TrainConfig struct {
 	SigmaMax float64 // default the model's training range, else 25..25
 	Seed     uint64  // seeds patch choice and noise
 
+	// Corruption, when set, makes the noisy inputs instead of Gaussian
+	// noise over SigmaMin..SigmaMax (see ParseCorruption); it is recorded
+	// as the model's TrainNoise kind.
+	Corruption Corruption
+
 	// Progress, when set, is called every LogEvery steps (default 100) and
 	// after the last one, from the training goroutine.
 	Progress func(Progress)
@@ -114,6 +119,13 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 	out.Header.Parent = m.Header.Version
 	out.Header.TrainNoise = Noise{Kind: "gaussian", SigmaMin: cfg.SigmaMin,
 		SigmaMax: cfg.SigmaMax}
+	if cfg.Corruption != nil {
+		out.Header.TrainNoise = Noise{Kind: cfg.Corruption.String()}
+		if g, ok := cfg.Corruption.(Gaussian); ok {
+			out.Header.TrainNoise = Noise{Kind: "gaussian", SigmaMin: g.SigmaMin,
+				SigmaMax: g.SigmaMax}
+		}
+	}
 	net := out.Net
 	grad := NewNet(net.Sizes...)
 	opt := NewAdam(len(net.Params))
@@ -213,6 +225,9 @@ type sampler struct {
 	smin, smax float64
 	dihedral   [8][]int // for each transform, source (u*pi+v) per patch index
 	noise      []float32
+
+	corrupt      Corruption // nil: Gaussian over smin..smax
+	clean, noisy []float32  // corruption windows
 }
 
 func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
@@ -221,7 +236,11 @@ func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
 		pi: a.PatchIn, po: a.PatchOut, off: (a.PatchIn - a.PatchOut) / 2,
 		sigmaInput: a.SigmaInput, inv: 1 / m.Header.NormScale,
 		smin: cfg.SigmaMin, smax: cfg.SigmaMax,
-		noise: make([]float32, a.PatchIn*a.PatchIn)}
+		noise: make([]float32, a.PatchIn*a.PatchIn), corrupt: cfg.Corruption}
+	if s.corrupt != nil {
+		w := a.PatchIn + s.corrupt.Margin()
+		s.clean, s.noisy = make([]float32, w*w), make([]float32, w*w)
+	}
 	pi := s.pi
 	for t := range s.dihedral {
 		idx := make([]int, pi*pi)
@@ -248,6 +267,10 @@ func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
 // fill writes a batch of inputs into x (rows × inputs) and the normalised
 // noise of each patch centre into target (rows × outputs).
 func (s *sampler) fill(x, target []float32) {
+	if s.corrupt != nil {
+		s.fillCorrupt(x, target)
+		return
+	}
 	pi, po := s.pi, s.po
 	nin := pi * pi
 	if s.sigmaInput {
@@ -267,6 +290,47 @@ func (s *sampler) fill(x, target []float32) {
 			u, v := j/pi, j%pi
 			clean := p.Pix[(y0+u)*p.W+x0+v]
 			row[i] = (clean + s.noise[i] - 127.5) * s.inv
+		}
+		if s.sigmaInput {
+			row[pi*pi] = float32(sigma) * s.inv
+		}
+		t := target[r*po*po : (r+1)*po*po]
+		for dy := range po {
+			for dx := range po {
+				t[dy*po+dx] = s.noise[(dy+s.off)*pi+dx+s.off] * s.inv
+			}
+		}
+	}
+}
+
+// fillCorrupt is fill with s.corrupt: it corrupts a window around each
+// patch (wider by the corruption's margin when the plane allows), takes the
+// patch at a random offset in it, and targets noisy minus clean.
+func (s *sampler) fillCorrupt(x, target []float32) {
+	pi, po := s.pi, s.po
+	nin := pi * pi
+	if s.sigmaInput {
+		nin++
+	}
+	for r := range len(x) / nin {
+		p := s.planes[s.rng.IntN(len(s.planes))]
+		w := pi + s.corrupt.Margin()
+		if p.W < w || p.H < w {
+			w = pi
+		}
+		x0, y0 := s.rng.IntN(p.W-w+1), s.rng.IntN(p.H-w+1)
+		clean, noisy := s.clean[:w*w], s.noisy[:w*w]
+		for y := range w {
+			copy(clean[y*w:(y+1)*w], p.Pix[(y0+y)*p.W+x0:])
+		}
+		sigma := s.corrupt.Corrupt(clean, noisy, w, w, s.rng)
+		ox, oy := s.rng.IntN(w-pi+1), s.rng.IntN(w-pi+1)
+		idx := s.dihedral[s.rng.IntN(8)]
+		row := x[r*nin : (r+1)*nin]
+		for i, j := range idx {
+			k := (oy+j/pi)*w + ox + j%pi
+			row[i] = (noisy[k] - 127.5) * s.inv
+			s.noise[i] = noisy[k] - clean[k]
 		}
 		if s.sigmaInput {
 			row[pi*pi] = float32(sigma) * s.inv

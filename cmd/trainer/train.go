@@ -31,6 +31,9 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	warmup := fs.Int("warmup", 0, "warm-up steps (default min(500, steps/10))")
 	smin := fs.Float64("sigma-min", 0, "lowest training noise deviation, 0–255 scale")
 	smax := fs.Float64("sigma-max", 0, "highest training noise deviation (default: model's)")
+	corruption := fs.String("corruption", "", "training corruption, e.g. "+
+		"gaussian:5-50,poisson:0.5-4:0-5,jpeg:30-90 (see ae.ParseCorruption; "+
+		"default: gaussian over -sigma-min..-sigma-max)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	every := fs.Int("checkpoint-every", 2000, "steps between checkpoints written to -o")
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +53,12 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	var corrupt ae.Corruption
+	if *corruption != "" {
+		if corrupt, err = ae.ParseCorruption(*corruption); err != nil {
+			return err
+		}
+	}
 	planes, err := loadPlanes(*images)
 	if err != nil {
 		return err
@@ -58,7 +67,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
 
 	cfg := ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
-		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax, Seed: *seed,
+		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax, Seed: *seed, Corruption: corrupt,
 		CheckpointEvery: *every,
 		Checkpoint:      func(c *ae.Model) error { return c.Save(*out) },
 		Progress: func(p ae.Progress) {
