@@ -1,11 +1,16 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // embedded starts a broker for one test and returns a config pointing at it.
@@ -134,5 +139,32 @@ func TestProduceTooLarge(t *testing.T) {
 		Value: make([]byte, cfg.MaxValueBytes())}
 	if err := p.Produce(ctx, fits); err != nil {
 		t.Errorf("Produce(MaxValueBytes) = %v, want success", err)
+	}
+}
+
+// TestEnsureTopicsWarnsOnOtherSettings creates the models topic without
+// compaction, as someone else might have, and expects EnsureTopics to leave
+// it but warn.
+func TestEnsureTopicsWarnsOnOtherSettings(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := embedded(t, ctx)
+	var logs bytes.Buffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	_, err := cfg.admin().CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: cfg.Topics().Models, NumPartitions: 1, ReplicationFactor: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := "topic=t.models config=cleanup.policy value=delete want=compact"
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("logs %q lack %q", logs.String(), want)
+	}
+	if strings.Count(logs.String(), "level=WARN") != 2 {
+		t.Errorf("logs %q: want two warnings (policy and size) for the models topic only",
+			logs.String())
 	}
 }

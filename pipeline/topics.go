@@ -55,12 +55,43 @@ func TopicConfigs(cfg *Config, topic string) map[string]string {
 // a topic that exists already is left as it is. The models topic has one
 // partition so that a model's chunks and its manifest stay in order. It
 // returns once every partition of every topic has a leader that answers,
-// which on a real broker comes a moment after creation.
+// which on a real broker comes a moment after creation. A topic that
+// existed with other settings than ours is logged at Warn with what to
+// change (a models topic that is not compacted loses models to retention;
+// a smaller max.message.bytes refuses large images).
 func EnsureTopics(ctx context.Context, cfg *Config) error {
 	if err := createTopics(ctx, cfg); err != nil {
 		return err
 	}
-	return waitTopics(ctx, cfg, cfg.Topics().All())
+	if err := waitTopics(ctx, cfg, cfg.Topics().All()); err != nil {
+		return err
+	}
+	warnTopicConfigs(ctx, cfg)
+	return nil
+}
+
+// warnTopicConfigs logs every topic config that differs from TopicConfigs.
+func warnTopicConfigs(ctx context.Context, cfg *Config) {
+	log := cfg.logger()
+	for _, topic := range cfg.Topics().All() {
+		want := TopicConfigs(cfg, topic)
+		names := make([]string, 0, len(want))
+		for k := range want {
+			names = append(names, k)
+		}
+		got, err := DescribeTopicConfigs(ctx, cfg, topic, names...)
+		if err != nil {
+			log.Warn("cannot check topic settings", "topic", topic, "err", err)
+			continue
+		}
+		for k, v := range want {
+			if got[k] != v {
+				log.Warn("topic setting differs from cleanframe's; change it with "+
+					"kafka-configs --alter", "topic", topic, "config", k, "value", got[k],
+					"want", v)
+			}
+		}
+	}
 }
 
 func createTopics(ctx context.Context, cfg *Config) error {
