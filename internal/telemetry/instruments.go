@@ -52,9 +52,14 @@ type Instruments struct {
 	endToEnd, stage                        metric.Float64Histogram
 	trainLoss, validPSNR                   metric.Float64Gauge
 
-	mu     sync.Mutex
-	topics map[string]metric.MeasurementOption // cached attribute sets
-	stages map[string]metric.MeasurementOption
+	topics sync.Map // topic name to *topicInfo
+	stages sync.Map // stage name to metric.MeasurementOption
+}
+
+// topicInfo is what the instruments compute once per topic.
+type topicInfo struct {
+	attrs         metric.MeasurementOption
+	send, process string // span names
 }
 
 // Instruments returns t's instruments, creating them on the first call; a
@@ -76,9 +81,7 @@ var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 
 func newInstruments(t *Telemetry) *Instruments {
 	m := t.MeterProvider.Meter(scope, metric.WithSchemaURL(semconv.SchemaURL))
-	ins := &Instruments{Tracer: t.Tracer(), Propagator: t.Propagator, Meter: m,
-		topics: map[string]metric.MeasurementOption{},
-		stages: map[string]metric.MeasurementOption{}}
+	ins := &Instruments{Tracer: t.Tracer(), Propagator: t.Propagator, Meter: m}
 	// The SDK returns a working no-op instrument along with any error, and
 	// reports the error through otel.Handle; nothing more to do here.
 	ins.imagesIn, _ = m.Int64Counter(MetricImagesIn, metric.WithUnit("{image}"),
@@ -104,27 +107,28 @@ func newInstruments(t *Telemetry) *Instruments {
 	return ins
 }
 
-// topicAttrs returns the cached attribute option of topic.
-func (ins *Instruments) topicAttrs(topic string) metric.MeasurementOption {
-	ins.mu.Lock()
-	defer ins.mu.Unlock()
-	o, ok := ins.topics[topic]
-	if !ok {
-		o = metric.WithAttributeSet(attribute.NewSet(semconv.MessagingDestinationName(topic)))
-		ins.topics[topic] = o
+// topic returns the cached attributes and span names of topic.
+func (ins *Instruments) topic(topic string) *topicInfo {
+	if ti, ok := ins.topics.Load(topic); ok {
+		return ti.(*topicInfo)
 	}
-	return o
+	ti, _ := ins.topics.LoadOrStore(topic, &topicInfo{
+		attrs: metric.WithAttributeSet(attribute.NewSet(semconv.MessagingDestinationName(topic))),
+		send:  "send " + topic, process: "process " + topic})
+	return ti.(*topicInfo)
+}
+
+func (ins *Instruments) topicAttrs(topic string) metric.MeasurementOption {
+	return ins.topic(topic).attrs
 }
 
 func (ins *Instruments) stageAttrs(stage string) metric.MeasurementOption {
-	ins.mu.Lock()
-	defer ins.mu.Unlock()
-	o, ok := ins.stages[stage]
-	if !ok {
-		o = metric.WithAttributeSet(attribute.NewSet(attribute.String(attrStage, stage)))
-		ins.stages[stage] = o
+	if o, ok := ins.stages.Load(stage); ok {
+		return o.(metric.MeasurementOption)
 	}
-	return o
+	o, _ := ins.stages.LoadOrStore(stage,
+		metric.WithAttributeSet(attribute.NewSet(attribute.String(attrStage, stage))))
+	return o.(metric.MeasurementOption)
 }
 
 // Received counts one image of n bytes taken in from topic.

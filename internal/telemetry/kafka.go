@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -53,7 +54,7 @@ func (p *producer) Produce(ctx context.Context, recs ...*pipeline.Record) error 
 	var one [1]trace.Span
 	spans := one[:0]
 	for _, r := range recs {
-		sctx, span := p.ins.Tracer.Start(ctx, "send "+r.Topic,
+		sctx, span := p.ins.Tracer.Start(ctx, p.ins.topic(r.Topic).send,
 			trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(semconv.MessagingSystemKafka,
 				semconv.MessagingOperationTypeSend,
@@ -101,7 +102,7 @@ func (ins *Instruments) StartProcess(ctx context.Context, rec *pipeline.Record,
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
-	ctx, span := ins.Tracer.Start(ctx, "process "+rec.Topic, opts...)
+	ctx, span := ins.Tracer.Start(ctx, ins.topic(rec.Topic).process, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(semconv.MessagingSystemKafka,
 			semconv.MessagingOperationTypeProcess,
@@ -133,9 +134,12 @@ func EndSpan(span trace.Span, err error) {
 func (ins *Instruments) ObserveLag(pc *pipeline.Config, group, topic string) (stop func()) {
 	g, _ := ins.Meter.Int64ObservableGauge(MetricConsumerLag, metric.WithUnit("{record}"),
 		metric.WithDescription("Records of a partition not yet committed by the consumer group."))
+	var mu sync.Mutex // readers may collect at the same time
 	var last time.Time
 	var lags map[int]int64
 	reg, err := ins.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		mu.Lock()
+		defer mu.Unlock()
 		if time.Since(last) >= 5*time.Second {
 			last = time.Now()
 			lags = groupLag(ctx, pc, group, topic)

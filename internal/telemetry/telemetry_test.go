@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -325,4 +326,17 @@ func spanAttrs(s sdktrace.ReadOnlySpan) map[string]string {
 		m[string(kv.Key)] = kv.Value.Emit()
 	}
 	return m
+}
+
+// TestSetGlobalLogsToSlog checks that OpenTelemetry's errors reach slog.
+func TestSetGlobalLogsToSlog(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	Nop().SetGlobal(log)
+	defer Nop().SetGlobal(nil)
+	otel.Handle(errors.New("exporter unreachable"))
+	if !strings.Contains(buf.String(), "level=WARN") ||
+		!strings.Contains(buf.String(), "exporter unreachable") {
+		t.Errorf("log %q, want a warning with the error", buf.String())
+	}
 }
