@@ -30,6 +30,11 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	fs.IntVar(&cfg.MinNew, "min-new", 0, "new samples that start a round early (default 100)")
 	fs.IntVar(&cfg.MaxKeep, "max-samples", 0,
 		"clean samples kept, in memory and in -store; the oldest are dropped (default 2000)")
+	corruption := fs.String("corruption", "", "training corruption, e.g. "+
+		"gaussian:5-50,poisson:0.5-4:0-5,jpeg:30-90 (default: gaussian over the "+
+		"serving model's training range)")
+	validCorruption := fs.String("valid-corruption", "", "corruption of the validation "+
+		"images, same syntax (default: gaussian of deviation -sigma)")
 	store := fs.String("store", "", "folder that keeps clean samples across restarts, "+
 		"de-duplicated by content (default: memory only)")
 	fs.IntVar(&cfg.Steps, "steps", 0, "Adam steps per round (default 2000)")
@@ -82,6 +87,16 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	cfg.Pipeline, cfg.Logger, cfg.Telemetry = &pc, log, tel
 	if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
 		return err
+	}
+	if *corruption != "" {
+		if cfg.Corruption, err = ae.ParseCorruption(*corruption); err != nil {
+			return err
+		}
+	}
+	if *validCorruption != "" {
+		if cfg.ValidCorruption, err = ae.ParseCorruption(*validCorruption); err != nil {
+			return err
+		}
 	}
 	if *store != "" {
 		if cfg.Store, err = retrain.OpenStore(*store, cfg.MaxKeep); err != nil {

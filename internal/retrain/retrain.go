@@ -15,7 +15,6 @@ import (
 
 	"github.com/cleanframe/cleanframe/ae"
 	"github.com/cleanframe/cleanframe/internal/dataset"
-	"github.com/cleanframe/cleanframe/internal/evaluate"
 	"github.com/cleanframe/cleanframe/internal/imageio"
 	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
@@ -39,6 +38,13 @@ type Config struct {
 	LR     float64 // peak learning rate of a fine-tuning round; default 1e-4
 	Sigma  float64 // validation noise, 0–255 scale; default 25
 	Margin float64 // dB by which a candidate must beat the serving model; default 0.05
+
+	// Corruption, when set, is what training adds to the samples instead
+	// of Gaussian noise over the model's range (see ae.ParseCorruption).
+	Corruption ae.Corruption
+	// ValidCorruption, when set, is what the validation images get instead
+	// of Gaussian noise of deviation Sigma; see validate.
+	ValidCorruption ae.Corruption
 
 	Validation []dataset.Image // fixed validation set (required)
 	Seed       uint64
@@ -242,17 +248,17 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	ins := s.cfg.Telemetry.Instruments()
 	cand, err := ae.Train(ctx, serving, samples, ae.TrainConfig{Steps: s.cfg.Steps,
 		Batch: s.cfg.Batch, LR: s.cfg.LR, Seed: s.cfg.Seed + uint64(serving.Header.Steps),
-		Progress: func(p ae.Progress) { ins.TrainProgress(ctx, p.MSE) }})
+		Corruption: s.cfg.Corruption,
+		Progress:   func(p ae.Progress) { ins.TrainProgress(ctx, p.MSE) }})
 	if err != nil {
 		return Outcome{}, err
 	}
 	out := Outcome{Candidate: cand, TrainSeconds: time.Since(start).Seconds()}
-	ecfg := evaluate.Config{Sigma: s.cfg.Sigma, Seed: s.cfg.Seed}
-	rs, err := evaluate.Run(ctx, serving, s.cfg.Validation, ecfg)
+	rs, err := s.validate(ctx, serving)
 	if err != nil {
 		return out, fmt.Errorf("validate serving model: %w", err)
 	}
-	rc, err := evaluate.Run(ctx, cand, s.cfg.Validation, ecfg)
+	rc, err := s.validate(ctx, cand)
 	if err != nil {
 		return out, fmt.Errorf("validate candidate: %w", err)
 	}
@@ -268,7 +274,7 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	if cand.Header.Metrics == nil {
 		cand.Header.Metrics = map[string]float64{}
 	}
-	cand.Header.Metrics[fmt.Sprintf("valid_psnr_db_sigma%g", s.cfg.Sigma)] = rc.PSNR
+	cand.Header.Metrics[s.metricName()] = rc.PSNR
 	cand.Header.Metrics["valid_images"] = float64(len(s.cfg.Validation))
 	cand.Stamp()
 	data, err := cand.MarshalBinary()
