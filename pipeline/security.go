@@ -246,9 +246,11 @@ func (r redacted) GoString() string { return r.String() }
 func (r redacted) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // applySecurity builds TLS and SASL from c.Security unless either is set
-// already, as Validate does on its first call.
+// already, as Validate does on its first call. It writes c only when it
+// builds something, so that Validate on a Config without security settings
+// stays read-only and safe from several goroutines.
 func (c *Config) applySecurity() error {
-	if c.TLS != nil || c.SASL != nil {
+	if c.TLS != nil || c.SASL != nil || (!c.Security.tlsOn() && c.Security.SASLMechanism == "") {
 		return nil
 	}
 	tc, mech, err := c.Security.Build()

@@ -328,3 +328,26 @@ func produceAndRead(t *testing.T, c *Config) error {
 	}
 	return nil
 }
+
+// TestValidateConcurrent checks that Validate may run from several
+// goroutines once the first call has built the security settings, and
+// always when there are none (run with -race).
+func TestValidateConcurrent(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, sec := range []Security{{}, {TLSCAFile: pki.caFile, SASLMechanism: "PLAIN",
+		SASLUsername: "u", password: "p"}} {
+		c := &Config{Brokers: []string{"127.0.0.1:9092"}, Security: sec}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error)
+		for range 4 {
+			go func() { done <- c.Validate() }()
+		}
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
