@@ -27,6 +27,21 @@ type Denoiser struct {
 // negative sigma asks for a per-image estimate). Grey images come back as
 // *image.Gray, others as *image.NRGBA with the source's alpha.
 func (d *Denoiser) Denoise(img image.Image, sigma float64) (image.Image, error) {
+	alpha, err := d.load(img, sigma)
+	if err != nil {
+		return nil, err
+	}
+	stride, err := d.Model.checkJobs(d.job[:], d.Stride)
+	if err != nil {
+		return nil, fmt.Errorf("denoise image: %w", err)
+	}
+	d.Model.denoiseJobs(&d.batch, d.job[:], stride)
+	return d.render(alpha), nil
+}
+
+// load converts img into the source planes and sets up d.job; it returns the
+// image holding a non-opaque alpha channel, or nil.
+func (d *Denoiser) load(img image.Image, sigma float64) (*image.NRGBA, error) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w < 1 || h < 1 {
@@ -45,17 +60,18 @@ func (d *Denoiser) Denoise(img image.Image, sigma float64) (image.Image, error) 
 		alpha = d.colourPlanes(img)
 	}
 	d.job[0] = Job{Src: d.src, Dst: d.dst, Sigma: float32(sigma)}
-	stride, err := d.Model.checkJobs(d.job[:], d.Stride)
-	if err != nil {
-		return nil, fmt.Errorf("denoise image: %w", err)
-	}
-	d.Model.denoiseJobs(&d.batch, d.job[:], stride)
-	if grey {
+	return alpha, nil
+}
+
+// render turns the destination planes into d's reused 8-bit image.
+func (d *Denoiser) render(alpha *image.NRGBA) image.Image {
+	w, h := d.dst[0].W, d.dst[0].H
+	if len(d.dst) == 1 {
 		d.grey = reuseGray(d.grey, w, h)
 		for i, v := range d.dst[0].Pix {
 			d.grey.Pix[i] = to8(v)
 		}
-		return d.grey, nil
+		return d.grey
 	}
 	d.colour = reuseNRGBA(d.colour, w, h)
 	r, g, bl := d.dst[0].Pix, d.dst[1].Pix, d.dst[2].Pix
@@ -70,7 +86,7 @@ func (d *Denoiser) Denoise(img image.Image, sigma float64) (image.Image, error) 
 			}
 		}
 	}
-	return d.colour, nil
+	return d.colour
 }
 
 func sizePlanes(ps []Plane, n, w, h int) []Plane {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,12 @@ func runServe(ctx context.Context, args []string) error {
 	modelPath := fs.String("model", "", "model file to start with (default: the shipped model)")
 	fs.StringVar(&wc.ModelName, "model-name", os.Getenv("CF_MODEL_NAME"),
 		"accept only models of this name from the models topic; empty: any (env CF_MODEL_NAME)")
-	fs.IntVar(&wc.Workers, "workers", 0, "images processed at once (default GOMAXPROCS)")
+	fs.IntVar(&wc.Workers, "workers", envInt("CF_WORKERS", 8),
+		"images processed at once; they share batches (env CF_WORKERS)")
+	fs.IntVar(&batchRows, "batch-rows", envInt("CF_BATCH_ROWS", ae.DefaultBatchRows),
+		"patch rows that close a batch early (env CF_BATCH_ROWS)")
+	fs.DurationVar(&batchWait, "batch-wait", envDuration("CF_BATCH_WAIT", ae.DefaultBatchWait),
+		"latency budget: how long a batch waits for more images; 0 = no wait (env CF_BATCH_WAIT)")
 	fs.IntVar(&wc.MaxInFlight, "max-in-flight", 0,
 		"images fetched but not yet committed, at most (default 2*workers+2)")
 	fs.Int64Var(&wc.MaxPixels, "max-pixels", 0, "largest image in pixels (default 40000000)")
@@ -82,22 +88,40 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: load model: %w", err)
 	}
 	loaded.Set()
+	batched := func(m *ae.Model) worker.Model { return ae.NewBatchDenoiser(m, batchRows, batchWait) }
 	if !*noEnsure {
 		if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	return worker.Serve(ctx, &pc, *group, wc, m, decodeModel)
+	decode := func(data []byte) (worker.Model, error) {
+		m, err := ae.Decode(data) // validates checksum, shape and values
+		if err != nil {
+			return nil, err
+		}
+		return batched(m), nil
+	}
+	return worker.Serve(ctx, &pc, *group, wc, batched(m), decode)
 }
 
-// decodeModel adapts ae.Decode, which validates checksum, shape and values,
-// to worker.Decoder.
-func decodeModel(data []byte) (worker.Model, error) {
-	m, err := ae.Decode(data)
-	if err != nil {
-		return nil, err
+// Batching settings of serve (see ae.BatchDenoiser).
+var (
+	batchRows int
+	batchWait time.Duration
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv(name))); err == nil {
+		return v
 	}
-	return m, nil
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(strings.TrimSpace(os.Getenv(name))); err == nil {
+		return v
+	}
+	return def
 }
 
 // clientID names this process to the brokers (client.id), uniquely, so
