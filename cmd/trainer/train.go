@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 
@@ -70,12 +71,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax, Seed: *seed, Corruption: corrupt,
 		CheckpointEvery: *every,
 		Checkpoint:      func(c *ae.Model) error { return c.Save(*out) },
-		Progress: func(p ae.Progress) {
-			log.Info("train progress", "step", p.Step, "steps", p.Steps,
-				"lr", fmt.Sprintf("%.2e", p.LR), "mse", fmt.Sprintf("%.3f", p.MSE),
-				"psnr_db", fmt.Sprintf("%.2f", p.PSNR),
-				"patches_per_s", int(p.Rate), "elapsed", p.Elapsed.Round(1e9))
-		}}
+		Progress:        newProgress(os.Stderr, log).report}
 	trained, err := ae.Train(ctx, m, planes, cfg)
 	if trained != nil {
 		if serr := trained.Save(*out); serr != nil {
