@@ -38,7 +38,13 @@ func run() error {
 	threads := flag.String("threads", "1,2", "comma-separated thread counts")
 	runs := flag.Int("runs", 3, "runs per cell; the best is kept")
 	sigma := flag.Float64("sigma", 25, "noise deviation, 0–255 scale")
+	noisyFiles := flag.String("noisy", "", "comma-separated noisy versions of -images "+
+		"(default: add noise at seed 1 and round to 8 bits)")
 	flag.Parse()
+	var noisyList []string
+	if *noisyFiles != "" {
+		noisyList = strings.Split(*noisyFiles, ",")
+	}
 
 	m, err := ae.Default()
 	if *modelPath != "" {
@@ -56,17 +62,25 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		var noisy *dataset.Image
+		if i < len(noisyList) {
+			n, err := dataset.Open(noisyList[i])
+			if err != nil {
+				return err
+			}
+			noisy = &n
+		}
 		for _, s := range ints(*strides) {
 			for _, t := range ints(*threads) {
 				gemm.SetThreads(t)
-				secs, noisy, psnr, err := measure(m, img, i, s, *sigma, *runs)
+				secs, noisyDB, psnr, err := measure(m, img, noisy, i, s, *sigma, *runs)
 				if err != nil {
 					return err
 				}
 				b := img.Image.Bounds()
 				mp := float64(b.Dx()*b.Dy()) / 1e6
 				fmt.Fprintf(tw, "%s\t%dx%d\t%d\t%d\t%d\t%.3f\t%.2f\t%.2f\t%.2f\n", img.Name,
-					b.Dx(), b.Dy(), channels(img.Image), s, t, secs, mp/secs, noisy, psnr)
+					b.Dx(), b.Dy(), channels(img.Image), s, t, secs, mp/secs, noisyDB, psnr)
 			}
 		}
 	}
@@ -80,10 +94,10 @@ func channels(img image.Image) int {
 	return 3
 }
 
-// measure denoises the noisy planes of img runs times and returns the best
-// time, the noisy and the denoised PSNR.
-func measure(m *ae.Model, img dataset.Image, idx, stride int, sigma float64,
-	runs int) (float64, float64, float64, error) {
+// measure denoises the noisy planes of img (given, or made at seed 1) runs
+// times and returns the best time, the noisy and the denoised PSNR.
+func measure(m *ae.Model, img dataset.Image, given *dataset.Image, idx, stride int,
+	sigma float64, runs int) (float64, float64, float64, error) {
 	clean := ae.ImagePlanes(img.Image)
 	noisy := make([]ae.Plane, len(clean))
 	out := make([]ae.Plane, len(clean))
@@ -91,8 +105,16 @@ func measure(m *ae.Model, img dataset.Image, idx, stride int, sigma float64,
 		noisy[c] = ae.Plane{W: p.W, H: p.H, Pix: append([]float32(nil), p.Pix...)}
 		out[c] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
 	}
-	evaluate.AddNoise(noisy, sigma, evaluate.NoiseRand(1, idx))
-	evaluate.Quantize(noisy) // as an 8-bit file would carry it
+	if given != nil {
+		noisy = ae.ImagePlanes(given.Image)
+		if len(noisy) != len(clean) || noisy[0].W != clean[0].W || noisy[0].H != clean[0].H {
+			return 0, 0, 0, fmt.Errorf("%s and %s differ in size or channels", given.Name,
+				img.Name)
+		}
+	} else {
+		evaluate.AddNoise(noisy, sigma, evaluate.NoiseRand(1, idx))
+		evaluate.Quantize(noisy) // as an 8-bit file would carry it
+	}
 	best := 0.0
 	for r := 0; r < runs; r++ {
 		start := time.Now()
