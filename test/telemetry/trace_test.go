@@ -57,7 +57,8 @@ const (
 
 func TestOneTraceFromUploadToOutput(t *testing.T) {
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_SDK_DISABLED"} {
+		"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME",
+		"OTEL_TRACES_SAMPLER"} {
 		t.Setenv(k, "")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
