@@ -436,6 +436,7 @@ func faultServeArgs(cfg *pipeline.Config, group string) []string {
 		"--topic-prefix", cfg.TopicPrefix,
 		"--partitions", strconv.Itoa(cfg.Partitions),
 		"--group", group,
+		"--listen", "127.0.0.1:0", // any free port for /healthz, /readyz, /metrics
 	}
 }
 
