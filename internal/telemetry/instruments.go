@@ -85,7 +85,7 @@ func newInstruments(t *Telemetry) *Instruments {
 	// The SDK returns a working no-op instrument along with any error, and
 	// reports the error through otel.Handle; nothing more to do here.
 	ins.imagesIn, _ = m.Int64Counter(MetricImagesIn, metric.WithUnit("{image}"),
-		metric.WithDescription("Images taken in: uploads accepted by ingest, records consumed by the denoiser."))
+		metric.WithDescription("Images taken in: uploads received by ingest, records consumed by the denoiser."))
 	ins.imagesOut, _ = m.Int64Counter(MetricImagesOut, metric.WithUnit("{image}"),
 		metric.WithDescription("Records published and acknowledged, by topic."))
 	ins.bytesIn, _ = m.Int64Counter(MetricBytesIn, metric.WithUnit("By"),
