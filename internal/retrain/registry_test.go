@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/dataset"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
@@ -198,4 +199,47 @@ func TestModel100MB(t *testing.T) {
 		"sha256 %x", float64(len(data))/1e6, e.Chunks, pipeline.ModelChunkBytes,
 		published.Round(time.Millisecond), followed.Round(time.Millisecond),
 		sha256.Sum256(data))
+}
+
+// TestPinPostponesRounds runs the service against an embedded broker: while
+// the model is pinned no round runs however many samples arrive, and once
+// it is unpinned a round publishes a new version.
+func TestPinPostponesRounds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := embedded(t, ctx, 0)
+	start := tinyModel(t, "v1", "", 0)
+	publish(t, ctx, cfg, start)
+	if err := Pin(ctx, cfg, "dae", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{Pipeline: cfg, Validation: []dataset.Image{{Name: "v",
+		Image: smoothImage(9)}}, MinNew: 1, Steps: 5, Batch: 8, Margin: -1000}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.AddImage(smoothImage(1))
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(rctx) }()
+	defer func() { stop(); <-done }()
+
+	time.Sleep(4 * time.Second)
+	if v := svc.Serving().Version(); v != "v1" {
+		t.Fatalf("serving %s while pinned to v1: a round ran", v)
+	}
+	if err := Pin(ctx, cfg, "dae", ""); err != nil {
+		t.Fatal(err)
+	}
+	for svc.Serving().Version() == "v1" && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	reg, err := ReadRegistry(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur := reg.Current["dae"]; cur == "v1" || cur != svc.Serving().Version() {
+		t.Errorf("after unpinning: current %s, serving %s; want a new version published",
+			cur, svc.Serving().Version())
+	}
 }

@@ -101,6 +101,7 @@ type Service struct {
 	seen    map[string]bool // content hashes of samples
 	fresh   int             // samples added since the last round
 	serving *ae.Model
+	pinned  string // version a pin record holds the serving model's name at
 }
 
 // sample is one clean image's planes.
@@ -193,7 +194,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	last := time.Now()
+	last, postponed := time.Now(), ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -201,12 +202,22 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 		s.mu.Lock()
-		fresh, total := s.fresh, len(s.samples)
+		fresh, total, pinned := s.fresh, len(s.samples), s.pinned
 		s.mu.Unlock()
 		due := fresh >= s.cfg.MinNew || (fresh > 0 && time.Since(last) >= s.cfg.Interval)
 		if !due || total == 0 {
 			continue
 		}
+		if pinned != "" {
+			// Denoisers would refuse a new version; wait for the unpin.
+			if postponed != pinned {
+				s.log.Info("training rounds postponed: model pinned", "model_version", pinned,
+					"samples", total)
+				postponed = pinned
+			}
+			continue
+		}
+		postponed = ""
 		last = time.Now()
 		if _, err := s.Round(ctx, pub); err != nil && ctx.Err() == nil {
 			s.log.Error("training round failed", "err", err)
@@ -295,7 +306,7 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 // followModels keeps the serving model in step with the models topic, so a
 // restarted trainer continues from the latest published model.
 func (s *Service) followModels(ctx context.Context) {
-	err := pipeline.FollowModels(ctx, s.cfg.Pipeline,
+	err := pipeline.FollowModelsAndPins(ctx, s.cfg.Pipeline,
 		func(_ context.Context, man pipeline.ModelManifest, data []byte) {
 			m, err := ae.Decode(data)
 			if err != nil {
@@ -307,6 +318,14 @@ func (s *Service) followModels(ctx context.Context) {
 			if m.Header.Name == s.serving.Header.Name && m.Version() != s.serving.Version() {
 				s.serving = m
 				s.log.Info("serving model followed", "model_version", m.Version())
+			}
+		},
+		func(_ context.Context, p pipeline.ModelPin) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if p.Name == s.serving.Header.Name {
+				s.pinned = p.Version
+				s.log.Info("model pin followed", "model_version", p.Version)
 			}
 		})
 	if err != nil {
