@@ -1,6 +1,7 @@
 package ae
 
 import (
+	"fmt"
 	"image"
 	"image/draw"
 	"sync"
@@ -70,6 +71,7 @@ type request struct {
 	d     *Denoiser
 	alpha *image.NRGBA
 	out   image.Image
+	err   error
 }
 
 // DenoiseImageSigma denoises img in the next batch; see
@@ -104,7 +106,7 @@ func (b *BatchDenoiser) DenoiseImageSigma(img image.Image, sigma float64) (image
 
 	if !leader {
 		<-g.done
-		return r.out, nil
+		return r.out, r.err
 	}
 	if b.maxWait > 0 {
 		t := time.NewTimer(b.maxWait)
@@ -117,9 +119,24 @@ func (b *BatchDenoiser) DenoiseImageSigma(img image.Image, sigma float64) (image
 	b.mu.Lock()
 	b.seal(g)
 	b.mu.Unlock()
+	b.runAll(g, stride)
+	return r.out, r.err
+}
+
+// runAll runs the batch and releases every caller waiting on it, also when
+// the run panics: then each image of the batch gets the panic as its error,
+// and no caller is left waiting.
+func (b *BatchDenoiser) runAll(g *gathering, stride int) {
+	defer close(g.done)
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("denoise batch of %d images: panic: %v", len(g.reqs), p)
+			for _, r := range g.reqs {
+				r.out, r.err = nil, err
+			}
+		}
+	}()
 	b.run(g, stride)
-	close(g.done)
-	return r.out, nil
 }
 
 // seal closes g to newcomers; b.mu is held.

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/png"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,4 +114,35 @@ func encode(t *testing.T, img image.Image) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// A panic while a batch runs must reach every caller of that batch as an
+// error, not leave the followers waiting for ever.
+func TestBatchDenoiserPanicReleasesEveryCaller(t *testing.T) {
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := m.Clone()
+	broken.Net.Layers[0].W = broken.Net.Layers[0].W[:1] // too short: GEMM panics
+	b := NewBatchDenoiser(broken, 1<<20, 200*time.Millisecond)
+	rng := rand.New(rand.NewPCG(3, 3))
+	errs := make(chan error, 4)
+	for range 4 {
+		img := randomGray(rng, 20, 20)
+		go func() {
+			_, err := b.DenoiseImage(img)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		select {
+		case err := <-errs:
+			if err == nil || !strings.Contains(err.Error(), "panic") {
+				t.Errorf("err = %v, want the batch's panic", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("a caller is still waiting on a batch that panicked")
+		}
+	}
 }
