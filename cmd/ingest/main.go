@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/ingest"
+	"github.com/cleanframe/cleanframe/internal/results"
 	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
@@ -112,6 +114,8 @@ func runServe(ctx context.Context, args []string) error {
 	tokenFile := fs.String("api-token-file", envOr("CF_API_TOKEN_FILE", ""),
 		"`file` holding the bearer token that POST /v1/images requires; empty: no "+
 			"authentication (env CF_API_TOKEN_FILE)")
+	var lim limits
+	lim.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,10 +142,64 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("ingest serving", "addr", ln.Addr().String(), "topic", pub.Topics.Noisy,
 		"max_bytes", pub.MaxBytes)
+	store := results.NewStore(results.StoreConfig{MaxBytes: lim.resultBytes, TTL: lim.ttl})
+	follower, err := results.Follow(ctx, &c.pc, store,
+		results.FollowConfig{Lookback: lim.lookback, Logger: log})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer follower.Close()
+	api := &ingest.API{Publisher: pub, Results: store, Logger: log,
+		MaxInFlight: lim.inFlight, MaxWaiters: lim.waiters, MaxWait: lim.maxWait}
 	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc))
-	api := ingest.RequireToken(ingest.Handler(pub, log), token)
-	mux.Handle("/", c.tel.UploadHandler(api, pub.Topics.Noisy))
-	return serveHTTP(ctx, ln, mux)
+	mux.HandleFunc("GET /openapi.yaml", ingest.ServeOpenAPI)
+	mux.Handle("/", c.tel.UploadHandler(ingest.RequireToken(api.Handler(), token),
+		pub.Topics.Noisy))
+	return serveHTTP(ctx, ln, ingest.WithRequestLog(mux, log))
+}
+
+// limits holds serve's bounds on results and waiting requests.
+type limits struct {
+	resultBytes int64
+	ttl         time.Duration
+	lookback    int64
+	inFlight    int
+	waiters     int
+	maxWait     time.Duration
+}
+
+func (l *limits) register(fs *flag.FlagSet) {
+	fs.Int64Var(&l.resultBytes, "results-max-bytes", envInt("CF_RESULTS_MAX_BYTES",
+		results.DefaultMaxBytes), "bytes of results held in memory, least recently used "+
+		"dropped first (env CF_RESULTS_MAX_BYTES)")
+	fs.DurationVar(&l.ttl, "results-ttl", envDuration("CF_RESULTS_TTL", results.DefaultTTL),
+		"how long a result or a pending mark is kept (env CF_RESULTS_TTL)")
+	fs.Int64Var(&l.lookback, "results-lookback", envInt("CF_RESULTS_LOOKBACK", 0),
+		"records per partition of images.denoised and images.noisy read back at start, "+
+			"so a restarted replica knows recent results (env CF_RESULTS_LOOKBACK)")
+	fs.IntVar(&l.inFlight, "max-in-flight", int(envInt("CF_MAX_IN_FLIGHT",
+		ingest.DefaultMaxInFlight)), "uploads read and published at once; more get 429 "+
+		"(env CF_MAX_IN_FLIGHT)")
+	fs.IntVar(&l.waiters, "max-waiters", int(envInt("CF_MAX_WAITERS",
+		ingest.DefaultMaxWaiters)), "requests waiting for a result at once; more get 202 "+
+		"at once (env CF_MAX_WAITERS)")
+	fs.DurationVar(&l.maxWait, "max-wait", envDuration("CF_MAX_WAIT", ingest.DefaultMaxWait),
+		"longest ?wait= a request gets; under the 60 s write timeout (env CF_MAX_WAIT)")
+}
+
+func envInt(name string, def int64) int64 {
+	if n, err := strconv.ParseInt(envOr(name, ""), 10, 64); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(envOr(name, "")); err == nil {
+		return d
+	}
+	return def
 }
 
 // shutdown runs stop with 10 s to finish, for a deferred call: what stop

@@ -63,14 +63,22 @@ func (p *Publisher) Publish(ctx context.Context, img Image) (*pipeline.Record, e
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Producer.Produce(ctx, rec); err != nil {
-		if errors.Is(err, pipeline.ErrRecordTooLarge) {
-			return nil, &Error{http.StatusRequestEntityTooLarge, err}
-		}
-		return nil, &Error{http.StatusServiceUnavailable,
-			fmt.Errorf("publish image %s: %w; retry later", rec.Key, err)}
+	if err := p.send(ctx, rec); err != nil {
+		return nil, err
 	}
 	return rec, nil
+}
+
+// send publishes a checked record.
+func (p *Publisher) send(ctx context.Context, rec *pipeline.Record) error {
+	if err := p.Producer.Produce(ctx, rec); err != nil {
+		if errors.Is(err, pipeline.ErrRecordTooLarge) {
+			return &Error{http.StatusRequestEntityTooLarge, err}
+		}
+		return &Error{http.StatusServiceUnavailable,
+			fmt.Errorf("publish image %s: %w; retry later", rec.Key, err)}
+	}
+	return nil
 }
 
 // record checks img and builds its record.
