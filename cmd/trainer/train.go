@@ -18,7 +18,8 @@ import (
 // Kafka: the way the shipped default model is made.
 func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	images := fs.String("images", "", "folder of clean training images (required)")
+	images := fs.String("images", "",
+		"folder of clean training images, or several separated by commas (required)")
 	out := fs.String("o", "model.cfm", "where to write the trained model")
 	from := fs.String("model", "", "model file to continue from (default: a new model)")
 	arch := fs.String("arch", "17:9:3:512,512,512",
@@ -60,9 +61,13 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 	}
-	planes, err := loadPlanes(*images)
-	if err != nil {
-		return err
+	var planes []ae.Plane
+	for _, dir := range strings.Split(*images, ",") {
+		ps, err := loadPlanes(dir)
+		if err != nil {
+			return err
+		}
+		planes = append(planes, ps...)
 	}
 	log.Info("training", "images", len(planes), "params", len(m.Net.Params),
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
