@@ -169,13 +169,16 @@ func (s *Store) Put(r Result) {
 		s.pend.Remove(e)
 		delete(s.pendIDs, r.ID)
 	}
-	s.byID[r.ID] = s.lru.PushFront(&r)
-	s.used += size(&r)
 	if w, ok := s.waits[r.ID]; ok {
 		w.r = r
 		close(w.ch)
 		delete(s.waits, r.ID)
 	}
+	if size(&r) > s.maxBytes {
+		return
+	}
+	s.byID[r.ID] = s.lru.PushFront(&r)
+	s.used += size(&r)
 	for s.used > s.maxBytes && s.lru.Len() > 0 {
 		s.remove(s.lru.Back())
 	}
