@@ -69,7 +69,7 @@ type gathering struct {
 
 type request struct {
 	d     *Denoiser
-	alpha *image.NRGBA
+	alpha image.Image
 	out   image.Image
 	err   error
 }
@@ -172,6 +172,12 @@ func cloneImage(img image.Image) image.Image {
 		return &image.Gray{Pix: append([]uint8(nil), s.Pix...), Stride: s.Stride, Rect: s.Rect}
 	case *image.NRGBA:
 		return &image.NRGBA{Pix: append([]uint8(nil), s.Pix...), Stride: s.Stride, Rect: s.Rect}
+	case *image.Gray16:
+		return &image.Gray16{Pix: append([]uint8(nil), s.Pix...), Stride: s.Stride,
+			Rect: s.Rect}
+	case *image.NRGBA64:
+		return &image.NRGBA64{Pix: append([]uint8(nil), s.Pix...), Stride: s.Stride,
+			Rect: s.Rect}
 	}
 	out := image.NewNRGBA(img.Bounds())
 	draw.Draw(out, out.Rect, img, img.Bounds().Min, draw.Src)

@@ -19,6 +19,10 @@ type Denoiser struct {
 	grey     *image.Gray
 	colour   *image.NRGBA
 	conv     *image.NRGBA
+	deep     bool // the input has 16 bits per channel, and so has the output
+	grey16   *image.Gray16
+	colour16 *image.NRGBA64
+	conv16   *image.NRGBA64
 	job      [1]Job
 	batch    batcher
 }
@@ -41,7 +45,7 @@ func (d *Denoiser) Denoise(img image.Image, sigma float64) (image.Image, error) 
 
 // load converts img into the source planes and sets up d.job; it returns the
 // image holding a non-opaque alpha channel, or nil.
-func (d *Denoiser) load(img image.Image, sigma float64) (*image.NRGBA, error) {
+func (d *Denoiser) load(img image.Image, sigma float64) (image.Image, error) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w < 1 || h < 1 {
@@ -53,18 +57,31 @@ func (d *Denoiser) load(img image.Image, sigma float64) (*image.NRGBA, error) {
 		n = 1
 	}
 	d.src, d.dst = sizePlanes(d.src, n, w, h), sizePlanes(d.dst, n, w, h)
-	var alpha *image.NRGBA
-	if grey {
+	d.deep = Is16(img)
+	var alpha image.Image
+	switch {
+	case grey:
 		d.greyPlanes(img)
-	} else {
-		alpha = d.colourPlanes(img)
+	case d.deep:
+		if a := d.colourPlanes16(img); a != nil {
+			alpha = a
+		}
+	default:
+		if a := d.colourPlanes(img); a != nil {
+			alpha = a
+		}
 	}
 	d.job[0] = Job{Src: d.src, Dst: d.dst, Sigma: float32(sigma)}
 	return alpha, nil
 }
 
-// render turns the destination planes into d's reused 8-bit image.
-func (d *Denoiser) render(alpha *image.NRGBA) image.Image {
+// render turns the destination planes into d's reused image, of 16 bits per
+// channel when the input had them, else 8.
+func (d *Denoiser) render(alpha image.Image) image.Image {
+	if d.deep {
+		return d.render16(alpha)
+	}
+	a8, _ := alpha.(*image.NRGBA)
 	w, h := d.dst[0].W, d.dst[0].H
 	if len(d.dst) == 1 {
 		d.grey = reuseGray(d.grey, w, h)
@@ -81,8 +98,8 @@ func (d *Denoiser) render(alpha *image.NRGBA) image.Image {
 			i := y*w + x
 			row[4*x], row[4*x+1], row[4*x+2] = to8(r[i]), to8(g[i]), to8(bl[i])
 			row[4*x+3] = 255
-			if alpha != nil {
-				row[4*x+3] = alpha.Pix[y*alpha.Stride+4*x+3]
+			if a8 != nil {
+				row[4*x+3] = a8.Pix[y*a8.Stride+4*x+3]
 			}
 		}
 	}
@@ -125,10 +142,20 @@ func (d *Denoiser) greyPlanes(img image.Image) {
 		}
 		return
 	}
+	if g, ok := img.(*image.Gray16); ok {
+		for y := range b.Dy() {
+			off := (y+b.Min.Y-g.Rect.Min.Y)*g.Stride + 2*(b.Min.X-g.Rect.Min.X)
+			row := g.Pix[off : off+2*w]
+			for x := range w {
+				p[y*w+x] = float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / 257
+			}
+		}
+		return
+	}
 	for y := range b.Dy() {
 		for x := range w {
-			v := color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
-			p[y*w+x] = float32(v.Y)
+			v := color.Gray16Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray16)
+			p[y*w+x] = float32(v.Y) / 257
 		}
 	}
 }
@@ -170,4 +197,93 @@ func (d *Denoiser) colourPlanes(img image.Image) *image.NRGBA {
 		return nil
 	}
 	return src
+}
+
+// Is16 reports whether img has 16 bits per channel.
+func Is16(img image.Image) bool {
+	switch img.ColorModel() {
+	case color.Gray16Model, color.RGBA64Model, color.NRGBA64Model:
+		return true
+	}
+	return false
+}
+
+// colourPlanes16 fills the R, G, B planes from a 16-bit image, on the 0–255
+// scale with its full precision, and returns the image holding a non-opaque
+// alpha channel, or nil.
+func (d *Denoiser) colourPlanes16(img image.Image) *image.NRGBA64 {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if d.conv16 == nil || cap(d.conv16.Pix) < 8*w*h {
+		d.conv16 = image.NewNRGBA64(image.Rect(0, 0, w, h))
+	} else {
+		d.conv16.Pix, d.conv16.Stride = d.conv16.Pix[:8*w*h], 8*w
+		d.conv16.Rect = image.Rect(0, 0, w, h)
+	}
+	src := d.conv16
+	draw.Draw(src, src.Rect, img, b.Min, draw.Src)
+	r, g, bl := d.src[0].Pix, d.src[1].Pix, d.src[2].Pix
+	opaque := true
+	for y := range h {
+		row := src.Pix[y*src.Stride : y*src.Stride+8*w]
+		for x := range w {
+			i, px := y*w+x, row[8*x:8*x+8]
+			r[i] = float32(uint16(px[0])<<8|uint16(px[1])) / 257
+			g[i] = float32(uint16(px[2])<<8|uint16(px[3])) / 257
+			bl[i] = float32(uint16(px[4])<<8|uint16(px[5])) / 257
+			opaque = opaque && px[6] == 0xff && px[7] == 0xff
+		}
+	}
+	if opaque {
+		return nil
+	}
+	return src
+}
+
+// to16 clamps a 0–255 value and scales it to 16 bits, rounding.
+func to16(v float32) uint16 {
+	if !(v > 0) {
+		return 0
+	}
+	if v >= 255 {
+		return 0xffff
+	}
+	return uint16(v*257 + 0.5)
+}
+
+// render16 is render for 16-bit outputs: *image.Gray16 or *image.NRGBA64.
+func (d *Denoiser) render16(alpha image.Image) image.Image {
+	w, h := d.dst[0].W, d.dst[0].H
+	rect := image.Rect(0, 0, w, h)
+	if len(d.dst) == 1 {
+		if d.grey16 == nil || cap(d.grey16.Pix) < 2*w*h {
+			d.grey16 = image.NewGray16(rect)
+		}
+		g := d.grey16
+		g.Pix, g.Stride, g.Rect = g.Pix[:2*w*h], 2*w, rect
+		for i, v := range d.dst[0].Pix {
+			u := to16(v)
+			g.Pix[2*i], g.Pix[2*i+1] = uint8(u>>8), uint8(u)
+		}
+		return g
+	}
+	if d.colour16 == nil || cap(d.colour16.Pix) < 8*w*h {
+		d.colour16 = image.NewNRGBA64(rect)
+	}
+	c := d.colour16
+	c.Pix, c.Stride, c.Rect = c.Pix[:8*w*h], 8*w, rect
+	a16, _ := alpha.(*image.NRGBA64)
+	for i := range w * h {
+		px := c.Pix[8*i : 8*i+8]
+		for ch := range 3 {
+			u := to16(d.dst[ch].Pix[i])
+			px[2*ch], px[2*ch+1] = uint8(u>>8), uint8(u)
+		}
+		px[6], px[7] = 0xff, 0xff
+		if a16 != nil {
+			y, x := i/w, i%w
+			px[6], px[7] = a16.Pix[y*a16.Stride+8*x+6], a16.Pix[y*a16.Stride+8*x+7]
+		}
+	}
+	return c
 }

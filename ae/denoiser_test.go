@@ -58,3 +58,42 @@ func TestDenoiserAllocatesNothingWhenWarm(t *testing.T) {
 		}
 	}
 }
+
+// 16-bit inputs keep their depth: with a zero network the output is the
+// input, exactly, as *image.Gray16 or *image.NRGBA64 with the alpha kept.
+func TestDenoise16BitKeepsDepth(t *testing.T) {
+	m := testModel(t, Arch{PatchIn: 7, PatchOut: 3, Stride: 2, Hidden: []int{4},
+		SigmaInput: true})
+	rng := rand.New(rand.NewPCG(41, 42))
+	g := image.NewGray16(image.Rect(0, 0, 13, 9))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(rng.IntN(256))
+	}
+	c := image.NewNRGBA64(image.Rect(0, 0, 7, 11))
+	for i := range c.Pix {
+		c.Pix[i] = uint8(rng.IntN(256))
+	}
+	out, err := m.DenoiseImageSigma(g, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if og, ok := out.(*image.Gray16); !ok || !bytes.Equal(og.Pix, g.Pix) {
+		t.Fatalf("grey 16-bit: got %T, equal %v", out, ok && bytes.Equal(og.Pix, g.Pix))
+	}
+	out, err = m.DenoiseImageSigma(c, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, ok := out.(*image.NRGBA64)
+	if !ok {
+		t.Fatalf("colour 16-bit: got %T, want *image.NRGBA64", out)
+	}
+	for i := range c.Pix {
+		// The opponent transform costs float rounding: allow 1 in 65535.
+		got := int(oc.Pix[i&^1])<<8 | int(oc.Pix[i|1])
+		want := int(c.Pix[i&^1])<<8 | int(c.Pix[i|1])
+		if d := got - want; d > 1 || d < -1 {
+			t.Fatalf("colour 16-bit: byte %d: %d, want %d", i, got, want)
+		}
+	}
+}

@@ -242,8 +242,11 @@ func fromOpponentPlanes(dst []Plane, opp [3]Plane) {
 }
 
 // DenoiseImage denoises an image whose noise level is unknown, estimating it
-// per image ([EstimateSigma]). Grey images come back as *image.Gray, others as
-// *image.NRGBA with the source's alpha, always the same size.
+// per image ([EstimateSigma]). The output keeps the input's size, channel
+// layout and depth where PNG can carry it: grey comes back as *image.Gray
+// (*image.Gray16 for 16-bit input), everything else as *image.NRGBA
+// (*image.NRGBA64) with the source's alpha; paletted, CMYK and YCbCr inputs
+// become RGB.
 func (m *Model) DenoiseImage(img image.Image) (image.Image, error) {
 	return m.DenoiseImageSigma(img, -1)
 }
@@ -251,23 +254,8 @@ func (m *Model) DenoiseImage(img image.Image) (image.Image, error) {
 // DenoiseImageSigma is DenoiseImage for a known noise deviation sigma on the
 // 0–255 scale; a negative sigma asks for the estimate.
 func (m *Model) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, error) {
-	b := img.Bounds()
-	if b.Dx() < 1 || b.Dy() < 1 {
-		return nil, fmt.Errorf("denoise image: empty image %dx%d", b.Dx(), b.Dy())
-	}
-	src := ImagePlanes(img)
-	dst := make([]Plane, len(src))
-	for i, p := range src {
-		dst[i] = Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
-	}
-	if err := m.DenoisePlanes(dst, src, float32(sigma), 0); err != nil {
-		return nil, fmt.Errorf("denoise image: %w", err)
-	}
-	var alpha image.Image
-	if o, ok := img.(interface{ Opaque() bool }); ok && !o.Opaque() {
-		alpha = img
-	}
-	return PlanesImage(dst, alpha)
+	d := &Denoiser{Model: m}
+	return d.Denoise(img, sigma)
 }
 
 // EstimateSigma estimates the deviation of white Gaussian noise in a plane

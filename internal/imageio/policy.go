@@ -28,9 +28,10 @@ import (
 //     baseline or progressive; GIF paletted. Alpha is never denoised: the
 //     colour planes are, and the output keeps the input's alpha unchanged.
 //
-// Output conversions happen in the model (ae.ImagePlanes, ae.PlanesImage):
-// grey stays grey; paletted, CMYK and YCCK become RGB; 16-bit inputs are
-// denoised on the 8-bit scale and written as 8-bit PNG.
+// Output conversions happen in the model (ae.Denoiser): grey stays grey;
+// paletted, CMYK and YCCK become RGB; grey+alpha becomes RGBA (Go's PNG
+// encoder has no grey+alpha); 16-bit inputs are denoised at full precision
+// and written as 16-bit PNG.
 
 // MaxJPEGScans is the most scans (SOS markers) a JPEG may have.
 const MaxJPEGScans = 128
