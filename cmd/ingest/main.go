@@ -38,6 +38,8 @@ const usage = `usage: ingest COMMAND [flags]
 commands:
   serve   HTTP API: POST /v1/images (raw image, Content-Type image/*) -> images.noisy
   files   publish files, or the images in folders: files [--clean] PATH...
+  send    upload files or folders to a running API, wait, and write the results:
+          send [-o OUTDIR] [--server URL] [--concurrency N] [--wait 30s] FILE|DIR...
 
 Run "ingest COMMAND -h" for a command's flags.`
 
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string) error {
 		return runServe(ctx, args[1:])
 	case "files":
 		return runFiles(ctx, args[1:])
+	case "send":
+		return runSend(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Println(usage)
 		return nil
@@ -265,4 +269,49 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+func runSend(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	var s ingest.Sender
+	fs.StringVar(&s.Server, "server", envOr("CF_SERVER", "http://127.0.0.1:8080"),
+		"the API's base `URL` (env CF_SERVER)")
+	fs.StringVar(&s.OutDir, "o", ".", "`folder` the results are written to, as NAME.png")
+	fs.IntVar(&s.Concurrency, "concurrency", 4, "uploads at once")
+	fs.DurationVar(&s.Wait, "wait", 30*time.Second,
+		"longest time for one image, upload to result")
+	tokenFile := fs.String("api-token-file", envOr("CF_API_TOKEN_FILE", ""),
+		"`file` holding the bearer token, if the server wants one (env CF_API_TOKEN_FILE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("send: no FILE or DIR given; usage: ingest send [-o OUTDIR] " +
+			"[--server URL] FILE|DIR...")
+	}
+	if *tokenFile != "" {
+		var err error
+		if s.Token, err = ingest.LoadToken(*tokenFile); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	}
+	s.Progress, s.TTY = os.Stderr, isTerminal(os.Stderr)
+	sent, err := s.Send(ctx, fs.Args())
+	ok := 0
+	for _, r := range sent {
+		if r.Err == nil {
+			ok++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%d of %d images written to %s\n", ok, len(sent), s.OutDir)
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether f is a character device, as a terminal is.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
