@@ -121,8 +121,12 @@ func printRegistry(w io.Writer, reg *retrain.Registry) error {
 		if e.Pinned {
 			state = append(state, "pinned")
 		}
-		if !e.Complete() {
+		switch {
+		case e.Have != e.Chunks:
 			state = append(state, fmt.Sprintf("incomplete %d/%d", e.Have, e.Chunks))
+		case e.Invalid != "":
+			state = append(state, "refused")
+			e.HeaderErr = e.Invalid
 		}
 		if len(state) == 0 {
 			state = append(state, "-")
@@ -136,7 +140,7 @@ func printRegistry(w io.Writer, reg *retrain.Registry) error {
 			ms = append(ms, fmt.Sprintf("%s=%.4g", k, e.Metrics[k]))
 		}
 		if e.HeaderErr != "" {
-			ms = append(ms, "header: "+e.HeaderErr)
+			ms = []string{e.HeaderErr}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f MB\t%s\t%s\n", e.Name, e.Version,
 			dash(e.Parent), created, float64(e.Length)/1e6, strings.Join(state, ","),

@@ -36,18 +36,22 @@ type Entry struct {
 	Have    int                // chunks found on the topic
 	// Stored is the broker time of the version's first chunk on the topic.
 	Stored time.Time
-	// Current says the latest manifest of Name names this version.
+	// Current says this is the version denoisers serve: the latest one a
+	// manifest named that is a valid model.
 	Current bool
 	// Pinned says the latest pin record of Name names this version.
 	Pinned bool
 	// HeaderErr says why the model header could not be read, if it could
 	// not; the entry then has no Parent, Created or Metrics.
 	HeaderErr string
+	// Invalid says why a complete version is not a valid model (checksum,
+	// shape, NaN or Inf, format version): denoisers refuse it.
+	Invalid string
 }
 
-// Complete reports whether every chunk of the version is on the topic, so
-// that it can be rolled back to.
-func (e Entry) Complete() bool { return e.Have == e.Chunks }
+// Complete reports whether every chunk of the version is on the topic and
+// it is a valid model, so that it can be rolled back to.
+func (e Entry) Complete() bool { return e.Have == e.Chunks && e.Invalid == "" }
 
 // Registry is what the models topic holds.
 type Registry struct {
@@ -67,9 +71,16 @@ func (r *Registry) Find(name, version string) (Entry, bool) {
 }
 
 // ReadRegistry reads cfg's models topic from its start to its end offset.
+// It validates each version as its last chunk arrives, holding the bytes of
+// only the versions whose chunks are still arriving.
 func ReadRegistry(ctx context.Context, cfg *pipeline.Config) (*Registry, error) {
 	reg := &Registry{Current: map[string]string{}, Pins: map[string]string{}}
 	index := map[[2]string]int{}
+	type assembly struct {
+		chunks [][]byte
+		have   int
+	}
+	partial := map[[2]string]*assembly{} // versions whose chunks are arriving
 	err := scanModels(ctx, cfg, func(rec pipeline.Record) error {
 		name := rec.HeaderString(pipeline.HeaderModelName)
 		version := rec.HeaderString(pipeline.HeaderModelVersion)
@@ -83,7 +94,9 @@ func ReadRegistry(ctx context.Context, cfg *pipeline.Config) (*Registry, error) 
 				}
 			}
 		case "manifest":
-			reg.Current[name] = version
+			if i, ok := index[[2]string{name, version}]; ok && reg.Entries[i].Complete() {
+				reg.Current[name] = version
+			}
 		case "chunk":
 			k := [2]string{name, version}
 			i, ok := index[k]
@@ -96,9 +109,29 @@ func ReadRegistry(ctx context.Context, cfg *pipeline.Config) (*Registry, error) 
 				index[k] = i
 				reg.Entries = append(reg.Entries, e)
 			}
-			reg.Entries[i].Have++
-			if rec.HeaderString(pipeline.HeaderChunkIndex) == "0" {
-				readHeader(&reg.Entries[i], rec.Value)
+			e := &reg.Entries[i]
+			idx, err := strconv.Atoi(rec.HeaderString(pipeline.HeaderChunkIndex))
+			if err != nil || idx < 0 || idx >= e.Chunks || e.Chunks > pipeline.MaxModelBytes {
+				return nil
+			}
+			// A version published again (rollback, pin) is assembled anew.
+			a := partial[k]
+			if a == nil {
+				a = &assembly{chunks: make([][]byte, e.Chunks)}
+				partial[k] = a
+			}
+			if a.chunks[idx] == nil {
+				a.have++
+			}
+			a.chunks[idx] = bytes.Clone(rec.Value)
+			e.Have = max(e.Have, a.have)
+			if idx == 0 {
+				readHeader(e, rec.Value)
+			}
+			if a.have == e.Chunks {
+				e.Invalid = validate(bytes.Join(a.chunks, nil), version,
+					rec.HeaderString(pipeline.HeaderModelSHA256))
+				delete(partial, k)
 			}
 		}
 		return nil
@@ -112,6 +145,22 @@ func ReadRegistry(ctx context.Context, cfg *pipeline.Config) (*Registry, error) 
 		e.Pinned = reg.Pins[e.Name] == e.Version
 	}
 	return reg, nil
+}
+
+// validate says why data is not the valid model version with SHA-256 sum,
+// or returns "".
+func validate(data []byte, version, sum string) string {
+	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+		return "chunks do not match their checksum"
+	}
+	m, err := ae.Decode(data)
+	if err != nil {
+		return err.Error()
+	}
+	if m.Version() != version {
+		return "the model says it is version " + m.Version()
+	}
+	return ""
 }
 
 // readHeader fills e from the model header at the start of a model's first

@@ -70,12 +70,27 @@ func TestRegistry(t *testing.T) {
 		publish(t, ctx, cfg, tinyModel(t, fmt.Sprintf("v%d", i+1), p, 30+float64(i)))
 	}
 
+	// A record denoisers refuse does not become current.
+	bad, _ := tinyModel(t, "vbad", "v3", 0).MarshalBinary()
+	bad[len(bad)/2] ^= 1
+	mp, err := pipeline.NewModelPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mp.Close()
+	if _, err := mp.PublishModel(ctx, "dae", "vbad", bad); err != nil {
+		t.Fatal(err)
+	}
+
 	reg, err := ReadRegistry(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(reg.Entries) != 3 || reg.Current["dae"] != "v3" || len(reg.Pins) != 0 {
-		t.Fatalf("registry %+v, want v1..v3 with v3 current, no pin", reg)
+	if len(reg.Entries) != 4 || reg.Current["dae"] != "v3" || len(reg.Pins) != 0 {
+		t.Fatalf("registry %+v, want v1..v3 and vbad with v3 current, no pin", reg)
+	}
+	if e, _ := reg.Find("dae", "vbad"); e.Invalid == "" || e.Complete() {
+		t.Errorf("vbad entry %+v, want it marked invalid", e)
 	}
 	e, _ := reg.Find("dae", "v2")
 	if e.Parent != "v1" || e.Metrics["valid_psnr_db_sigma25"] != 31 || !e.Complete() ||
