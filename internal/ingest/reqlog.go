@@ -15,11 +15,16 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// quietPaths are logged at Debug: probes and scrapes come every few
+// seconds and say nothing.
+var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
 // WithRequestLog gives every request an id and logs it when done. The id
 // is the client's X-Request-Id when that is 1 to 128 bytes of letters,
 // digits and -_.:/, else a new one; it is sent back as X-Request-Id and
 // is in the context for [RequestID]. The access log is one Info line per
-// request: method, path, status, bytes, duration_ms, request_id, remote.
+// request (Debug for /healthz, /readyz and /metrics): method, path,
+// status, bytes, duration_ms, request_id, remote.
 // log may be nil: ids, no logs.
 func WithRequestLog(h http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +43,11 @@ func WithRequestLog(h http.Handler, log *slog.Logger) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+		level := slog.LevelInfo
+		if quietPaths[r.URL.Path] {
+			level = slog.LevelDebug
+		}
+		log.LogAttrs(r.Context(), level, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Int64("bytes", sw.n),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1e3),

@@ -51,7 +51,7 @@ const (
 
 // Defaults of [Store].
 const (
-	DefaultMaxBytes   = 256 << 20
+	DefaultMaxBytes   = 128 << 20
 	DefaultTTL        = 10 * time.Minute
 	DefaultMaxPending = 100_000
 )
@@ -90,7 +90,7 @@ type waiters struct {
 // StoreConfig sets a store's bounds; its zero value gives the defaults.
 type StoreConfig struct {
 	// MaxBytes bounds the bytes of results held; the least recently used
-	// go first. Default DefaultMaxBytes (256 MiB).
+	// go first. Default DefaultMaxBytes (128 MiB).
 	MaxBytes int64
 	// TTL is how long a result or a pending marker is kept. Default
 	// DefaultTTL (10 minutes).
