@@ -147,16 +147,15 @@ func runServe(ctx context.Context, args []string) error {
 	log.Info("ingest serving", "addr", ln.Addr().String(), "topic", pub.Topics.Noisy,
 		"max_bytes", pub.MaxBytes)
 	store := results.NewStore(results.StoreConfig{MaxBytes: lim.resultBytes, TTL: lim.ttl})
-	follower, err := results.Follow(ctx, &c.pc, store,
+	follower := results.Follow(ctx, &c.pc, store,
 		results.FollowConfig{Lookback: lim.lookback, Logger: log})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("serve: %w", err)
-	}
 	defer follower.Close()
 	api := &ingest.API{Publisher: pub, Results: store, Logger: log,
 		MaxInFlight: lim.inFlight, MaxWaiters: lim.waiters, MaxWait: lim.maxWait}
-	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc))
+	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc),
+		health.Check{Name: "results", Fn: func(context.Context) error {
+			return follower.Ready()
+		}})
 	mux.HandleFunc("GET /openapi.yaml", ingest.ServeOpenAPI)
 	mux.Handle("/", c.tel.UploadHandler(ingest.RequireToken(api.Handler(), token),
 		pub.Topics.Noisy))

@@ -2,6 +2,7 @@ package results
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,23 +26,72 @@ type FollowConfig struct {
 type Follower struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	placed chan struct{} // closed once every reader is positioned
+	mu     sync.Mutex
+	err    error // the last failure to position the readers
 }
 
 // retryPause is how long a failed reader waits before it reopens.
 const retryPause = 500 * time.Millisecond
 
-// Follow positions a reader on every partition of pc's denoised and noisy
-// topics (at the end, less the lookback) and returns once they are placed,
-// so that every record written after Follow returns reaches s. Outputs
-// become results; input keys become pending markers. The readers run until
-// Close; a reader that fails reopens where it stopped. Partitions added
-// after Follow returns are not read.
-func Follow(ctx context.Context, pc *pipeline.Config, s *Store,
-	cfg FollowConfig) (*Follower, error) {
+// Follow starts following pc's denoised and noisy topics into s: it looks
+// up the end of every partition (retrying while the brokers or the topics
+// are not there yet), then runs a reader per partition from the end less
+// the lookback, so that every record written after [Follower.Ready] first
+// returns nil reaches s. Outputs become results; input keys become pending
+// markers. The readers run until Close; a reader that fails reopens where
+// it stopped. Partitions added later are not read.
+func Follow(ctx context.Context, pc *pipeline.Config, s *Store, cfg FollowConfig) *Follower {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f := &Follower{cancel: cancel, placed: make(chan struct{}),
+		err: errors.New("results readers not positioned yet")}
+	f.wg.Go(func() { f.run(rctx, pc, s, cfg.Lookback, log) })
+	return f
+}
+
+// run positions the readers, then starts them.
+func (f *Follower) run(ctx context.Context, pc *pipeline.Config, s *Store, lookback int64,
+	log *slog.Logger) {
+	topics := pc.Topics()
+	var starts map[string]map[int]int64
+	for {
+		var err error
+		if starts, err = startOffsets(ctx, pc, lookback); err == nil {
+			break
+		}
+		f.mu.Lock()
+		f.err = err
+		f.mu.Unlock()
+		log.Warn("follow results: retrying", "err", err)
+		pause(ctx, 2*time.Second)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	for topic, parts := range starts {
+		handle := s.output
+		if topic == topics.Noisy {
+			handle = s.input
+		}
+		for p, next := range parts {
+			f.wg.Go(func() { follow(ctx, pc, topic, p, next, handle, log) })
+		}
+	}
+	f.mu.Lock()
+	f.err = nil
+	f.mu.Unlock()
+	close(f.placed)
+	log.Info("following results", "topic", topics.Denoised,
+		"partitions", len(starts[topics.Denoised]), "lookback", lookback)
+}
+
+// startOffsets returns where each reader starts, by topic and partition.
+func startOffsets(ctx context.Context, pc *pipeline.Config,
+	lookback int64) (map[string]map[int]int64, error) {
 	topics := pc.Topics()
 	starts := map[string]map[int]int64{}
 	for _, topic := range []string{topics.Denoised, topics.Noisy} {
@@ -49,26 +99,33 @@ func Follow(ctx context.Context, pc *pipeline.Config, s *Store,
 		if err != nil {
 			return nil, fmt.Errorf("follow results: %w", err)
 		}
+		if len(end) == 0 {
+			return nil, fmt.Errorf("follow results: topic %s has no partitions", topic)
+		}
 		for p, o := range end {
-			end[p] = max(o-cfg.Lookback, 0)
+			end[p] = max(o-lookback, 0)
 		}
 		starts[topic] = end
 	}
+	return starts, nil
+}
 
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f := &Follower{cancel: cancel}
-	for topic, parts := range starts {
-		handle := s.output
-		if topic == topics.Noisy {
-			handle = s.input
-		}
-		for p, next := range parts {
-			f.wg.Go(func() { follow(rctx, pc, topic, p, next, handle, log) })
-		}
+// Ready returns nil once the readers are positioned, else why not: a
+// readiness check.
+func (f *Follower) Ready() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// WaitReady blocks until the readers are positioned or ctx ends.
+func (f *Follower) WaitReady(ctx context.Context) error {
+	select {
+	case <-f.placed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("follow results: %w (%v)", ctx.Err(), f.Ready())
 	}
-	log.Info("following results", "topic", topics.Denoised,
-		"partitions", len(starts[topics.Denoised]), "lookback", cfg.Lookback)
-	return f, nil
 }
 
 // Close stops the readers and waits for them.
@@ -84,7 +141,7 @@ func follow(ctx context.Context, pc *pipeline.Config, topic string, part int, ne
 		r, err := pipeline.NewPartitionReader(pc, topic, part, next)
 		if err != nil {
 			log.Warn("open results reader", "topic", topic, "partition", part, "err", err)
-			pause(ctx)
+			pause(ctx, retryPause)
 			continue
 		}
 		for {
@@ -100,12 +157,13 @@ func follow(ctx context.Context, pc *pipeline.Config, topic string, part int, ne
 			handle(rec)
 		}
 		r.Close()
-		pause(ctx)
+		pause(ctx, retryPause)
 	}
 }
 
-func pause(ctx context.Context) {
-	t := time.NewTimer(retryPause)
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -78,8 +78,9 @@ type replica struct {
 func (e *env) startReplica(t *testing.T, ctx context.Context) replica {
 	t.Helper()
 	store := results.NewStore(results.StoreConfig{MaxBytes: 64 << 20})
-	f, err := results.Follow(ctx, e.cfg, store, results.FollowConfig{Logger: e.log})
-	if err != nil {
+	f := results.Follow(ctx, e.cfg, store, results.FollowConfig{Logger: e.log})
+	if err := f.WaitReady(ctx); err != nil {
+		f.Close()
 		t.Fatal(err)
 	}
 	api := &ingest.API{Publisher: e.publisher(t), Results: store, Logger: e.log,
