@@ -28,7 +28,14 @@ const usage = `usage: trainer COMMAND [flags]
 commands:
   train   train a model from a folder of clean images (no Kafka)
   serve   follow clean samples on Kafka, retrain, validate, publish models
-  models  list, pin, unpin and roll back versions on the models topic`
+  models  list, pin, unpin and roll back versions on the models topic
+
+Corruption specs (train and serve -corruption, serve -valid-corruption):
+comma-separated parts, one drawn per patch, each optionally weighted *W:
+  gaussian:MIN-MAX            white noise, deviation on the 0-255 scale
+  poisson:GMIN-GMAX[:RMIN-RMAX]  shot noise of gain G plus read noise R
+  jpeg:QMIN-QMAX              JPEG artefacts at a quality from the range
+e.g. -corruption gaussian:5-50*2,poisson:0.5-4:0-5,jpeg:30-90`
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
 	if len(args) == 0 {
