@@ -35,6 +35,8 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 		"serving model's training range)")
 	validCorruption := fs.String("valid-corruption", "", "corruption of the validation "+
 		"images, same syntax (default: gaussian of deviation -sigma)")
+	fs.Int64Var(&cfg.MaxPixels, "max-sample-pixels", 0, "plane pixels of the samples held in "+
+		"memory for training, 4 bytes each; the oldest are dropped (default 64Mi)")
 	store := fs.String("store", "", "folder that keeps clean samples across restarts, "+
 		"de-duplicated by content (default: memory only)")
 	fs.IntVar(&cfg.Steps, "steps", 0, "Adam steps per round (default 2000)")

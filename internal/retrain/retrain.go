@@ -27,6 +27,9 @@ type Config struct {
 	Interval time.Duration // time between rounds; default 10m
 	MinNew   int           // new samples that start a round early; default 100
 	MaxKeep  int           // samples kept, oldest dropped; default 2000
+	// MaxPixels bounds the plane pixels of the samples held in memory
+	// (4 bytes each), oldest dropped first; default 64 Mi (256 MiB).
+	MaxPixels int64
 
 	// Store, when set, keeps the samples on disk as well, so that a
 	// restarted service starts with them (see OpenStore); open it with the
@@ -73,6 +76,9 @@ func (c *Config) fill() error {
 	if c.MaxKeep == 0 {
 		c.MaxKeep = 2000
 	}
+	if c.MaxPixels == 0 {
+		c.MaxPixels = 64 << 20
+	}
 	if c.Steps == 0 {
 		c.Steps = 2000
 	}
@@ -99,6 +105,7 @@ type Service struct {
 	mu      sync.Mutex
 	samples []sample        // oldest first, at most MaxKeep
 	seen    map[string]bool // content hashes of samples
+	pixels  int64           // plane pixels of samples
 	fresh   int             // samples added since the last round
 	serving *ae.Model
 	pinned  string // version a pin record holds the serving model's name at
@@ -148,18 +155,33 @@ func (s *Service) AddImage(img image.Image) bool {
 	return true
 }
 
-// keep appends smp and drops the oldest samples past MaxKeep; s.mu is
-// held or s is not shared yet.
+// keep appends smp and drops the oldest samples past MaxKeep or
+// MaxPixels (never smp itself); s.mu is held or s is not shared yet.
 func (s *Service) keep(smp sample) {
 	s.seen[smp.hash] = true
 	s.samples = append(s.samples, smp)
+	s.pixels += smp.size()
 	s.fresh++
-	if over := len(s.samples) - s.cfg.MaxKeep; over > 0 {
-		for _, old := range s.samples[:over] {
-			delete(s.seen, old.hash)
-		}
+	over := 0
+	for len(s.samples)-over > 1 && (len(s.samples)-over > s.cfg.MaxKeep ||
+		s.pixels > s.cfg.MaxPixels) {
+		old := s.samples[over]
+		delete(s.seen, old.hash)
+		s.pixels -= old.size()
+		over++
+	}
+	if over > 0 {
 		s.samples = append([]sample(nil), s.samples[over:]...)
 	}
+}
+
+// size is the number of plane pixels of smp.
+func (smp sample) size() int64 {
+	var n int64
+	for _, p := range smp.planes {
+		n += int64(len(p.Pix))
+	}
+	return n
 }
 
 // Samples is the number of samples held.

@@ -103,3 +103,30 @@ func TestServiceStore(t *testing.T) {
 			"(evicted) new", again.Samples())
 	}
 }
+
+// TestServiceMemoryBound checks that the samples held in memory stay within
+// MaxPixels, oldest dropped, and that one sample larger than the bound is
+// still kept alone.
+func TestServiceMemoryBound(t *testing.T) {
+	valid := []dataset.Image{{Name: "v", Image: smoothImage(99)}}
+	svc, err := New(Config{Pipeline: &pipeline.Config{}, Validation: valid,
+		MaxPixels: 3 * 40 * 40}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		svc.AddImage(smoothImage(uint64(i)))
+	}
+	if n, px := svc.Samples(), svc.pixels; n != 3 || px != 3*40*40 {
+		t.Errorf("%d samples of %d pixels held, want 3 of 4800", n, px)
+	}
+	if !svc.AddImage(smoothImage(0)) {
+		t.Error("dropped sample 0 not accepted again")
+	}
+	svc.cfg.MaxPixels = 100
+	svc.AddImage(smoothImage(7))
+	if svc.Samples() != 1 {
+		t.Errorf("%d samples held under a bound smaller than one, want the newest alone",
+			svc.Samples())
+	}
+}
