@@ -258,3 +258,28 @@ func TestPinPostponesRounds(t *testing.T) {
 			cur, svc.Serving().Version())
 	}
 }
+
+// TestCatchUp checks that a (re)started service takes the current model
+// and the pin from the models topic before its first round.
+func TestCatchUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := embedded(t, ctx, 0)
+	v1 := tinyModel(t, "v1", "", 0)
+	publish(t, ctx, cfg, v1)
+	publish(t, ctx, cfg, tinyModel(t, "v2", "v1", 0))
+	if err := Pin(ctx, cfg, "dae", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Config{Pipeline: cfg, Validation: []dataset.Image{{Name: "v",
+		Image: smoothImage(9)}}}, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, pin := svc.Serving().Version(), svc.pinned; v != "v2" || pin != "v2" {
+		t.Errorf("after catching up: serving %s pinned %q, want v2 and v2", v, pin)
+	}
+}

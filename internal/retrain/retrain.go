@@ -208,6 +208,9 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.cfg.Telemetry.Instruments().ObserveModel(func() string {
 		return s.Serving().Version()
 	})()
+	if err := s.catchUp(ctx); err != nil {
+		s.log.Warn("read the models topic before the first round", "err", err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.followModels(ctx) }()
@@ -323,6 +326,35 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	out.Published = true
 	log.Info("candidate published", "model_version", cand.Version())
 	return out, nil
+}
+
+// catchUp reads the models topic to its end before any round, so that a
+// restarted service trains from the current model and honours a pin
+// instead of racing the follower.
+func (s *Service) catchUp(ctx context.Context) error {
+	reg, err := ReadRegistry(ctx, s.cfg.Pipeline)
+	if err != nil {
+		return err
+	}
+	name := s.Serving().Header.Name
+	var m *ae.Model
+	if cur := reg.Current[name]; cur != "" && cur != s.Serving().Version() {
+		data, err := FetchModel(ctx, s.cfg.Pipeline, name, cur)
+		if err != nil {
+			return err
+		}
+		if m, err = ae.Decode(data); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pinned = reg.Pins[name]
+	if m != nil {
+		s.serving = m
+		s.log.Info("serving model read from the models topic", "model_version", m.Version())
+	}
+	return nil
 }
 
 // followModels keeps the serving model in step with the models topic, so a
