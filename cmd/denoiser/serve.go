@@ -29,6 +29,8 @@ func runServe(ctx context.Context, args []string) error {
 	modelPath := fs.String("model", "", "model file to start with (default: the shipped model)")
 	fs.StringVar(&wc.ModelName, "model-name", os.Getenv("CF_MODEL_NAME"),
 		"accept only models of this name from the models topic; empty: any (env CF_MODEL_NAME)")
+	fs.StringVar(&wc.Pin, "pin", os.Getenv("CF_MODEL_PIN"),
+		"serve only this model version, whatever the models topic says (env CF_MODEL_PIN)")
 	fs.IntVar(&wc.Workers, "workers", envInt("CF_WORKERS", 8),
 		"images processed at once; they share batches (env CF_WORKERS)")
 	fs.IntVar(&batchRows, "batch-rows", envInt("CF_BATCH_ROWS", ae.DefaultBatchRows),
