@@ -16,15 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cleanframe/cleanframe/ae"
 	"github.com/cleanframe/cleanframe/internal/imageio"
 	"github.com/cleanframe/cleanframe/internal/ingest"
 	"github.com/cleanframe/cleanframe/internal/results"
+	"github.com/cleanframe/cleanframe/internal/worker"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
 // TestAPIReplicas is the API's acceptance test, on the embedded broker and
 // on the real one of KAFKA_BROKERS: three ingest replicas, each with its
-// own results follower and HTTP server on 127.0.0.1, and two denoisers.
+// own results follower and HTTP server on 127.0.0.1, and two denoisers
+// that batch as `denoiser serve` does.
 // CF_API_REQUESTS synchronous uploads (default 500, 60 with -short) from 16
 // clients, spread round-robin over the replicas, must each get back the
 // image an in-process denoise of the same input gives, byte for byte, and
@@ -101,6 +104,36 @@ func (e *env) startReplica(t *testing.T, ctx context.Context) replica {
 	return replica{url: "http://" + ln.Addr().String()}
 }
 
+// startBatchDenoiser runs a denoiser as `denoiser serve` does, the model
+// behind an ae.BatchDenoiser with the default settings (images that
+// arrive together are denoised in one batch), until the test ends.
+func (e *env) startBatchDenoiser(t *testing.T, ctx context.Context, group string) {
+	t.Helper()
+	batched := func(m *ae.Model) worker.Model { return ae.NewBatchDenoiser(m, 0, -1) }
+	decode := func(data []byte) (worker.Model, error) {
+		m, err := ae.Decode(data)
+		if err != nil {
+			return nil, err
+		}
+		return batched(m), nil
+	}
+	dctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	cfg := worker.Config{Workers: 2, Logger: e.log, DrainTimeout: 10 * time.Second}
+	go func() { done <- worker.Serve(dctx, e.cfg, group, cfg, batched(model(t)), decode) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("denoiser stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("denoiser did not stop within 30 s")
+		}
+	})
+}
+
 // roundRobin spreads requests over replicas.
 type roundRobin struct {
 	next atomic.Uint64
@@ -175,8 +208,8 @@ func testAPIReplicas(t *testing.T, ctx context.Context, b broker) {
 	}
 	latencyN := envCount("CF_API_LATENCY_N", 8)
 	e := newEnv(t, ctx, b, "api")
-	e.startDenoiser(t, ctx, "api")
-	e.startDenoiser(t, ctx, "api")
+	e.startBatchDenoiser(t, ctx, "api")
+	e.startBatchDenoiser(t, ctx, "api")
 	rr := &roundRobin{}
 	for range 3 {
 		rr.reps = append(rr.reps, e.startReplica(t, ctx))
