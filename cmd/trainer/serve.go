@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,8 +38,9 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 		"images, same syntax (default: gaussian of deviation -sigma)")
 	fs.Int64Var(&cfg.MaxPixels, "max-sample-pixels", 0, "plane pixels of the samples held in "+
 		"memory for training, 4 bytes each; the oldest are dropped (default 64Mi)")
-	store := fs.String("store", "", "folder that keeps clean samples across restarts, "+
-		"de-duplicated by content (default: memory only)")
+	store := fs.String("store", storeDefault(), "folder that keeps clean samples across "+
+		"restarts, de-duplicated by content (env CF_DATA_DIR: its samples/ folder; "+
+		"default: memory only)")
 	fs.IntVar(&cfg.Steps, "steps", 0, "Adam steps per round (default 2000)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "patches per step (default 256)")
 	fs.Float64Var(&cfg.LR, "lr", 0, "peak learning rate of a round (default 1e-4)")
@@ -150,4 +152,13 @@ func loadModel(path string) (*ae.Model, error) {
 		return ae.Default()
 	}
 	return ae.Load(path)
+}
+
+// storeDefault is the samples folder under CF_DATA_DIR, the trainer's data
+// volume, or "" (memory only) when it is not set.
+func storeDefault() string {
+	if dir := os.Getenv("CF_DATA_DIR"); dir != "" {
+		return filepath.Join(dir, "samples")
+	}
+	return ""
 }
