@@ -36,6 +36,14 @@ type TrainConfig struct {
 	// steps (default 2000); an error stops training.
 	Checkpoint      func(*Model) error
 	CheckpointEvery int
+
+	// SaveState, when set, is called after each checkpoint with the state
+	// that Resume takes, so that a killed run can go on where it stopped.
+	SaveState func(TrainState) error
+
+	// Resume, when set, continues a run from a saved state: the loop starts
+	// at Resume.Step of Steps, with its optimiser moments.
+	Resume *TrainState
 }
 
 // Progress reports a training run's state.
@@ -128,7 +136,13 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 	}
 	net := out.Net
 	grad := NewNet(net.Sizes...)
-	opt := NewAdam(len(net.Params))
+	opt, first := NewAdam(len(net.Params)), 0
+	if cfg.Resume != nil {
+		if cfg.Resume.Adam == nil || len(cfg.Resume.Adam.M) != len(net.Params) {
+			return nil, errors.New("train: the resume state does not fit this model")
+		}
+		opt, first = cfg.Resume.Adam.clone(), cfg.Resume.Step
+	}
 	var acts, scratch Activations
 	no := net.Out()
 	target := make([]float32, cfg.Batch*no)
@@ -139,11 +153,13 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 	var sum float64
 	var n int
 	var err error
-	for step := 0; step < cfg.Steps; step++ {
+	reached := first
+	for step := first; step < cfg.Steps; step++ {
 		if err = ctx.Err(); err != nil {
 			break
 		}
 		x := acts.Input(net, cfg.Batch)
+		gen.seedStep(step)
 		gen.fill(x, target)
 		pred := net.Forward(&acts)
 		sum += mseGrad(pred, target, dOut)
@@ -164,17 +180,23 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 				Elapsed: now.Sub(start)})
 			sum, n, last = 0, 0, now
 		}
-		if cfg.Checkpoint != nil && (step+1)%cfg.CheckpointEvery == 0 && !done {
-			snap := out.Clone()
-			snap.Stamp()
-			if err = cfg.Checkpoint(snap); err != nil {
-				err = fmt.Errorf("train: checkpoint: %w", err)
+		reached = step + 1
+		if cfg.Checkpoint != nil && reached%cfg.CheckpointEvery == 0 && !done {
+			if _, err = checkpoint(&cfg, out, reached, opt); err != nil {
 				break
 			}
 		}
 	}
 	if !finite(net.Params) {
 		return nil, errors.New("train: weights diverged to NaN or Inf; lower the learning rate")
+	}
+	if err != nil && ctx.Err() != nil && cfg.Checkpoint != nil && reached > first {
+		// Stopped early: a last checkpoint, so that a resume loses nothing.
+		snap, cerr := checkpoint(&cfg, out, reached, opt)
+		if cerr != nil {
+			return nil, errors.Join(err, cerr)
+		}
+		return snap, err
 	}
 	out.Stamp()
 	return out, err
@@ -218,6 +240,8 @@ func (m *Model) Stamp() {
 type sampler struct {
 	planes     []Plane
 	rng        *rand.Rand
+	pcg        *rand.PCG // rng's source, reseeded every step
+	seed       uint64
 	pi, po     int
 	off        int
 	sigmaInput bool
@@ -232,7 +256,8 @@ type sampler struct {
 
 func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
 	a := m.Header.Arch
-	s := &sampler{planes: planes, rng: rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
+	pcg := rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)
+	s := &sampler{planes: planes, rng: rand.New(pcg), pcg: pcg, seed: cfg.Seed,
 		pi: a.PatchIn, po: a.PatchOut, off: (a.PatchIn - a.PatchOut) / 2,
 		sigmaInput: a.SigmaInput, inv: 1 / m.Header.NormScale,
 		smin: cfg.SigmaMin, smax: cfg.SigmaMax,
@@ -342,4 +367,27 @@ func (s *sampler) fillCorrupt(x, target []float32) {
 			}
 		}
 	}
+}
+
+// seedStep makes the patches and noise of a step depend on the seed and the
+// step alone, so that a resumed run draws what an uninterrupted one would.
+func (s *sampler) seedStep(step int) {
+	s.pcg.Seed(s.seed, 0x9e3779b97f4a7c15^uint64(step))
+}
+
+// checkpoint hands a stamped snapshot of m to cfg.Checkpoint, then the state
+// that resumes from it to cfg.SaveState, and returns the snapshot.
+func checkpoint(cfg *TrainConfig, m *Model, step int, opt *Adam) (*Model, error) {
+	snap := m.Clone()
+	snap.Stamp()
+	if err := cfg.Checkpoint(snap); err != nil {
+		return nil, fmt.Errorf("train: checkpoint: %w", err)
+	}
+	if cfg.SaveState != nil {
+		st := TrainState{Step: step, Adam: opt, Version: snap.Version()}
+		if err := cfg.SaveState(st); err != nil {
+			return nil, fmt.Errorf("train: save state: %w", err)
+		}
+	}
+	return snap, nil
 }

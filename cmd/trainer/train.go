@@ -37,7 +37,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		"gaussian:5-50,poisson:0.5-4:0-5,jpeg:30-90 (see ae.ParseCorruption; "+
 		"default: gaussian over -sigma-min..-sigma-max)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	every := fs.Int("checkpoint-every", 2000, "steps between checkpoints written to -o")
+	every := fs.Int("checkpoint-every", 2000, "steps between checkpoints written to -o "+
+		"(with the optimiser state beside it in -o.state)")
+	resume := fs.Bool("resume", false, "continue a stopped run from -o and -o.state "+
+		"(same flags as the run it continues)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,9 +50,13 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 
 	var m *ae.Model
 	var err error
-	if *from != "" {
+	var state *ae.TrainState
+	switch {
+	case *resume:
+		m, state, err = loadResume(*out)
+	case *from != "":
 		m, err = ae.Load(*from)
-	} else {
+	default:
 		m, err = newModel(*name, *arch, *sigmaIn)
 	}
 	if err != nil {
@@ -76,6 +83,8 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax, Seed: *seed, Corruption: corrupt,
 		CheckpointEvery: *every,
 		Checkpoint:      func(c *ae.Model) error { return c.Save(*out) },
+		SaveState:       func(st ae.TrainState) error { return saveState(*out+".state", st) },
+		Resume:          state,
 		Progress:        newProgress(os.Stderr, log).report}
 	trained, err := ae.Train(ctx, m, planes, cfg)
 	if trained != nil {
@@ -141,4 +150,39 @@ func loadPlanes(dir string) ([]ae.Plane, error) {
 		planes = append(planes, ps...)
 	}
 	return planes, nil
+}
+
+// loadResume reads the checkpoint at path and the state beside it, refusing
+// a pair that does not belong together.
+func loadResume(path string) (*ae.Model, *ae.TrainState, error) {
+	m, err := ae.Load(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resume: %w", err)
+	}
+	st, err := ae.LoadTrainState(path+".state", len(m.Net.Params))
+	if err != nil {
+		return nil, nil, fmt.Errorf("resume: %w", err)
+	}
+	if st.Version != m.Version() {
+		return nil, nil, fmt.Errorf("resume: %s.state belongs to model %s, but %s is %s; "+
+			"continue with -model %s instead (a new optimiser state)", path, st.Version,
+			path, m.Version(), path)
+	}
+	return m, &st, nil
+}
+
+// saveState writes the training state atomically.
+func saveState(path string, st ae.TrainState) error {
+	data, err := st.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("save training state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save training state: %w", err)
+	}
+	return nil
 }

@@ -74,3 +74,65 @@ func TestProgressBar(t *testing.T) {
 		t.Errorf("bar output\n%q\nwant\n%q", got, want)
 	}
 }
+
+// A run stopped after a checkpoint goes on with -resume from -o and -o.state
+// to the full step count; a state that does not match the model is refused.
+func TestTrainResume(t *testing.T) {
+	dir := t.TempDir()
+	g := image.NewGray(image.Rect(0, 0, 40, 40))
+	for p := range g.Pix {
+		g.Pix[p] = uint8(p*7%200 + 20)
+	}
+	data, err := imageio.EncodePNG(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "a.png"), data, 0o644)
+	out := filepath.Join(t.TempDir(), "m.cfm")
+	log := slog.New(slog.DiscardHandler)
+	args := []string{"train", "-images", dir, "-o", out, "-arch", "7:3:1:16",
+		"-steps", "3000", "-batch", "8", "-checkpoint-every", "20"}
+
+	// Stop the first run once a checkpoint's state exists.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(out + ".state"); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if err := run(ctx, log, args); err == nil {
+		t.Fatal("the interrupted run reported success")
+	}
+	stopped, err := ae.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stopped.Header.Steps < 20 || stopped.Header.Steps >= 3000 {
+		t.Fatalf("stopped at %d steps", stopped.Header.Steps)
+	}
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel2()
+	if err := run(ctx2, log, append(args, "-resume")); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	done, err := ae.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Header.Steps != 3000 || done.Header.Parent != stopped.Version() {
+		t.Fatalf("resumed model: %d steps, parent %s; want 3000 and %s", done.Header.Steps,
+			done.Header.Parent, stopped.Version())
+	}
+
+	// The finished model no longer matches the last checkpoint's state.
+	err = run(ctx2, log, append(args, "-resume"))
+	if err == nil || !strings.Contains(err.Error(), "belongs to model") {
+		t.Fatalf("resume from a mismatched state: err = %v", err)
+	}
+}
