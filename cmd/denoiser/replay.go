@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/replay"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
@@ -87,7 +88,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 		"else log lines), bar, log or off")
 	fs.StringVar(&f.render, "render", "", "re-render the HTML of this JSON report `FILE`, "+
 		"reading only its highlighted images again (needs --html)")
-	fs.StringVar(&f.level, "log-level", envOr("CF_LOG_LEVEL", "info"),
+	fs.StringVar(&f.level, "log-level", cli.Env("CF_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env CF_LOG_LEVEL)")
 }
 

@@ -5,11 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/internal/worker"
@@ -24,28 +23,28 @@ func runServe(ctx context.Context, args []string) error {
 	var pc pipeline.Config
 	pc.RegisterFlags(fs)
 	var wc worker.Config
-	group := fs.String("group", envOr("CF_GROUP", "cleanframe-denoiser"),
+	group := fs.String("group", cli.Env("CF_GROUP", "cleanframe-denoiser"),
 		"consumer group id (env CF_GROUP)")
 	modelPath := fs.String("model", "", "model file to start with (default: the shipped model)")
 	fs.StringVar(&wc.ModelName, "model-name", os.Getenv("CF_MODEL_NAME"),
 		"accept only models of this name from the models topic; empty: any (env CF_MODEL_NAME)")
 	fs.StringVar(&wc.Pin, "pin", os.Getenv("CF_MODEL_PIN"),
 		"serve only this model version, whatever the models topic says (env CF_MODEL_PIN)")
-	fs.IntVar(&wc.Workers, "workers", envInt("CF_WORKERS", 8),
+	fs.IntVar(&wc.Workers, "workers", int(cli.EnvInt("CF_WORKERS", 8)),
 		"images processed at once; they share batches (env CF_WORKERS)")
-	fs.IntVar(&batchRows, "batch-rows", envInt("CF_BATCH_ROWS", ae.DefaultBatchRows),
+	fs.IntVar(&batchRows, "batch-rows", int(cli.EnvInt("CF_BATCH_ROWS", ae.DefaultBatchRows)),
 		"patch rows that close a batch early (env CF_BATCH_ROWS)")
-	fs.DurationVar(&batchWait, "batch-wait", envDuration("CF_BATCH_WAIT", ae.DefaultBatchWait),
+	fs.DurationVar(&batchWait, "batch-wait", cli.EnvDuration("CF_BATCH_WAIT", ae.DefaultBatchWait),
 		"latency budget: how long a batch waits for more images; 0 = no wait (env CF_BATCH_WAIT)")
 	fs.IntVar(&wc.MaxInFlight, "max-in-flight", 0,
 		"images fetched but not yet committed, at most (default 2*workers+2)")
 	fs.Int64Var(&wc.MaxPixels, "max-pixels", 0, "largest image in pixels (default 40000000)")
 	fs.DurationVar(&wc.DrainTimeout, "drain-timeout", 0,
 		"time to finish in-flight images on shutdown (default 30s)")
-	level := fs.String("log-level", envOr("CF_LOG_LEVEL", "info"),
+	level := fs.String("log-level", cli.Env("CF_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env CF_LOG_LEVEL)")
 	noEnsure := fs.Bool("no-create-topics", false, "do not create missing topics at start")
-	listen := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8081"),
+	listen := fs.String("listen", cli.Env("CF_LISTEN", "127.0.0.1:8081"),
 		"`address` of /healthz, /readyz and /metrics (env CF_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,7 +72,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	tel.SetGlobal(log)
-	defer shutdown(tel.Shutdown)
+	defer cli.Shutdown(tel.Shutdown)
 	tel.Instruments().ObserveEngine(engineStats)
 	wc.Telemetry = tel
 	loaded := health.NewFlag("model")
@@ -82,7 +81,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	defer shutdown(ops.Shutdown)
+	defer cli.Shutdown(ops.Shutdown)
 	log.Info("serving /healthz, /readyz and /metrics", "addr", ops.Addr())
 
 	m, err := loadModel(*modelPath)
@@ -112,20 +111,6 @@ var (
 	batchWait time.Duration
 )
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(strings.TrimSpace(os.Getenv(name))); err == nil {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(strings.TrimSpace(os.Getenv(name))); err == nil {
-		return v
-	}
-	return def
-}
-
 // clientID names this process to the brokers (client.id), uniquely, so
 // that the readiness check finds its member of the consumer group.
 func clientID() string {
@@ -133,23 +118,8 @@ func clientID() string {
 	return fmt.Sprintf("cleanframe-denoiser-%s-%d", host, os.Getpid())
 }
 
-// shutdown runs stop with 10 s to finish, for a deferred call: what stop
-// returns is lost, as the process is ending.
-func shutdown(stop func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stop(ctx)
-}
-
 // engineStats adapts ae.ReadStats to telemetry.
 func engineStats() telemetry.EngineStats {
 	s := ae.ReadStats()
 	return telemetry.EngineStats{Flops: s.Flops, Rows: s.Rows, Batches: s.Batches}
-}
-
-func envOr(name, def string) string {
-	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-		return v
-	}
-	return def
 }

@@ -12,11 +12,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/ingest"
 	"github.com/cleanframe/cleanframe/internal/results"
@@ -73,7 +72,7 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	c.pc.RegisterFlags(fs)
 	fs.Int64Var(&c.maxPixels, "max-pixels", 0, "largest image in pixels (default 40000000)")
-	fs.StringVar(&c.level, "log-level", envOr("CF_LOG_LEVEL", "info"),
+	fs.StringVar(&c.level, "log-level", cli.Env("CF_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env CF_LOG_LEVEL)")
 	fs.BoolVar(&c.noEnsure, "no-create-topics", false, "do not create missing topics at start")
 }
@@ -113,9 +112,9 @@ func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	addr := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8080"),
+	addr := fs.String("listen", cli.Env("CF_LISTEN", "127.0.0.1:8080"),
 		"HTTP listen `address` (env CF_LISTEN)")
-	tokenFile := fs.String("api-token-file", envOr("CF_API_TOKEN_FILE", ""),
+	tokenFile := fs.String("api-token-file", cli.Env("CF_API_TOKEN_FILE", ""),
 		"`file` holding the bearer token that POST /v1/images requires; empty: no "+
 			"authentication (env CF_API_TOKEN_FILE)")
 	var lim limits
@@ -138,7 +137,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer pub.Producer.Close()
-	defer shutdown(c.tel.Shutdown)
+	defer cli.Shutdown(c.tel.Shutdown)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -173,44 +172,22 @@ type limits struct {
 }
 
 func (l *limits) register(fs *flag.FlagSet) {
-	fs.Int64Var(&l.resultBytes, "results-max-bytes", envInt("CF_RESULTS_MAX_BYTES",
+	fs.Int64Var(&l.resultBytes, "results-max-bytes", cli.EnvInt("CF_RESULTS_MAX_BYTES",
 		results.DefaultMaxBytes), "bytes of results held in memory, least recently used "+
 		"dropped first (env CF_RESULTS_MAX_BYTES)")
-	fs.DurationVar(&l.ttl, "results-ttl", envDuration("CF_RESULTS_TTL", results.DefaultTTL),
+	fs.DurationVar(&l.ttl, "results-ttl", cli.EnvDuration("CF_RESULTS_TTL", results.DefaultTTL),
 		"how long a result or a pending mark is kept (env CF_RESULTS_TTL)")
-	fs.Int64Var(&l.lookback, "results-lookback", envInt("CF_RESULTS_LOOKBACK", 0),
+	fs.Int64Var(&l.lookback, "results-lookback", cli.EnvInt("CF_RESULTS_LOOKBACK", 0),
 		"records per partition of images.denoised and images.noisy read back at start, "+
 			"so a restarted replica knows recent results (env CF_RESULTS_LOOKBACK)")
-	fs.IntVar(&l.inFlight, "max-in-flight", int(envInt("CF_MAX_IN_FLIGHT",
+	fs.IntVar(&l.inFlight, "max-in-flight", int(cli.EnvInt("CF_MAX_IN_FLIGHT",
 		ingest.DefaultMaxInFlight)), "uploads read and published at once; more get 429 "+
 		"(env CF_MAX_IN_FLIGHT)")
-	fs.IntVar(&l.waiters, "max-waiters", int(envInt("CF_MAX_WAITERS",
+	fs.IntVar(&l.waiters, "max-waiters", int(cli.EnvInt("CF_MAX_WAITERS",
 		ingest.DefaultMaxWaiters)), "requests waiting for a result at once; more get 202 "+
 		"at once (env CF_MAX_WAITERS)")
-	fs.DurationVar(&l.maxWait, "max-wait", envDuration("CF_MAX_WAIT", ingest.DefaultMaxWait),
+	fs.DurationVar(&l.maxWait, "max-wait", cli.EnvDuration("CF_MAX_WAIT", ingest.DefaultMaxWait),
 		"longest ?wait= a request gets; under the 60 s write timeout (env CF_MAX_WAIT)")
-}
-
-func envInt(name string, def int64) int64 {
-	if n, err := strconv.ParseInt(envOr(name, ""), 10, 64); err == nil {
-		return n
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(envOr(name, "")); err == nil {
-		return d
-	}
-	return def
-}
-
-// shutdown runs stop with 10 s to finish, for a deferred call: what stop
-// returns is lost, as the process is ending.
-func shutdown(stop func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stop(ctx)
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully,
@@ -259,27 +236,20 @@ func runFiles(ctx context.Context, args []string) error {
 		return fmt.Errorf("files: %w", err)
 	}
 	defer pub.Producer.Close()
-	defer shutdown(c.tel.Shutdown)
+	defer cli.Shutdown(c.tel.Shutdown)
 	return ingest.PublishFiles(ctx, pub, *clean, fs.Args(), os.Stdout)
-}
-
-func envOr(name, def string) string {
-	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-		return v
-	}
-	return def
 }
 
 func runSend(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	var s ingest.Sender
-	fs.StringVar(&s.Server, "server", envOr("CF_SERVER", "http://127.0.0.1:8080"),
+	fs.StringVar(&s.Server, "server", cli.Env("CF_SERVER", "http://127.0.0.1:8080"),
 		"the API's base `URL` (env CF_SERVER)")
 	fs.StringVar(&s.OutDir, "o", ".", "`folder` the results are written to, as NAME.png")
 	fs.IntVar(&s.Concurrency, "concurrency", 4, "uploads at once")
 	fs.DurationVar(&s.Wait, "wait", 30*time.Second,
 		"longest time for one image, upload to result")
-	tokenFile := fs.String("api-token-file", envOr("CF_API_TOKEN_FILE", ""),
+	tokenFile := fs.String("api-token-file", cli.Env("CF_API_TOKEN_FILE", ""),
 		"`file` holding the bearer token, if the server wants one (env CF_API_TOKEN_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err

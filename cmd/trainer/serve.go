@@ -7,10 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/dataset"
 	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/retrain"
@@ -48,9 +47,9 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	fs.Float64Var(&cfg.Margin, "margin", 0.05,
 		"dB by which a candidate must beat the serving model to be published")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of training and validation noise")
-	listen := fs.String("listen", envOr("CF_LISTEN", "127.0.0.1:8082"),
+	listen := fs.String("listen", cli.Env("CF_LISTEN", "127.0.0.1:8082"),
 		"`address` of /healthz, /readyz and /metrics (env CF_LISTEN)")
-	level := fs.String("log-level", envOr("CF_LOG_LEVEL", "info"),
+	level := fs.String("log-level", cli.Env("CF_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env CF_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,7 +67,7 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	tel.SetGlobal(log)
-	defer shutdown(tel.Shutdown)
+	defer cli.Shutdown(tel.Shutdown)
 	tel.Instruments().ObserveEngine(engineStats)
 	loaded := health.NewFlag("model")
 	ops, err := health.Listen(*listen, health.Handler(tel.MetricsHandler(),
@@ -76,7 +75,7 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	defer shutdown(ops.Shutdown)
+	defer cli.Shutdown(ops.Shutdown)
 	pc.Logger = log
 	if err := pc.Validate(); err != nil {
 		return err
@@ -126,25 +125,10 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	return svc.Run(ctx)
 }
 
-// shutdown runs stop with 10 s to finish, for a deferred call: what stop
-// returns is lost, as the process is ending.
-func shutdown(stop func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stop(ctx)
-}
-
 // engineStats adapts ae.ReadStats to telemetry.
 func engineStats() telemetry.EngineStats {
 	s := ae.ReadStats()
 	return telemetry.EngineStats{Flops: s.Flops, Rows: s.Rows, Batches: s.Batches}
-}
-
-func envOr(name, def string) string {
-	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
-		return v
-	}
-	return def
 }
 
 func loadModel(path string) (*ae.Model, error) {
