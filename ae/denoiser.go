@@ -72,12 +72,32 @@ func (d *Denoiser) load(img image.Image, sigma float64) (image.Image, error) {
 		}
 	}
 	d.job[0] = Job{Src: d.src, Dst: d.dst, Sigma: float32(sigma)}
+	if !grey && samePlanes(d.src) {
+		// Grey content in a colour container (grey+alpha, R=G=B): denoise
+		// one plane and give it to all three, so grey stays exactly grey.
+		d.job[0] = Job{Src: d.src[:1], Dst: d.dst[:1], Sigma: float32(sigma)}
+	}
 	return alpha, nil
+}
+
+// samePlanes reports whether R, G and B are equal everywhere.
+func samePlanes(p []Plane) bool {
+	r, g, b := p[0].Pix, p[1].Pix[:len(p[0].Pix)], p[2].Pix[:len(p[0].Pix)]
+	for i, v := range r {
+		if g[i] != v || b[i] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // render turns the destination planes into d's reused image, of 16 bits per
 // channel when the input had them, else 8.
 func (d *Denoiser) render(alpha image.Image) image.Image {
+	if len(d.dst) == 3 && len(d.job[0].Dst) == 1 {
+		copy(d.dst[1].Pix, d.dst[0].Pix)
+		copy(d.dst[2].Pix, d.dst[0].Pix)
+	}
 	if d.deep {
 		return d.render16(alpha)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -94,6 +95,55 @@ func TestDenoise16BitKeepsDepth(t *testing.T) {
 		want := int(c.Pix[i&^1])<<8 | int(c.Pix[i|1])
 		if d := got - want; d > 1 || d < -1 {
 			t.Fatalf("colour 16-bit: byte %d: %d, want %d", i, got, want)
+		}
+	}
+}
+
+// Grey content in a colour container (here grey+alpha as NRGBA) stays grey:
+// every output pixel has R = G = B, and alpha is kept.
+func TestGreyInColourStaysGrey(t *testing.T) {
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(61, 62))
+	c := image.NewNRGBA(image.Rect(0, 0, 33, 21))
+	for i := 0; i < len(c.Pix); i += 4 {
+		v := uint8(rng.IntN(256))
+		c.Pix[i], c.Pix[i+1], c.Pix[i+2], c.Pix[i+3] = v, v, v, uint8(rng.IntN(256))
+	}
+	out, err := m.DenoiseImageSigma(c, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := out.(*image.NRGBA)
+	g := image.NewGray(c.Rect)
+	for i := range g.Pix {
+		g.Pix[i] = c.Pix[4*i]
+	}
+	want, _ := m.DenoiseImageSigma(g, 20)
+	for i := 0; i < len(o.Pix); i += 4 {
+		if o.Pix[i] != o.Pix[i+1] || o.Pix[i] != o.Pix[i+2] || o.Pix[i+3] != c.Pix[i+3] ||
+			o.Pix[i] != want.(*image.Gray).Pix[i/4] {
+			t.Fatalf("pixel %d: %v, want grey %d with alpha %d", i/4, o.Pix[i:i+4],
+				want.(*image.Gray).Pix[i/4], c.Pix[i+3])
+		}
+	}
+}
+
+func TestDenoiseRefusesBadStrideAndSigma(t *testing.T) {
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := randomGray(rand.New(rand.NewPCG(1, 2)), 20, 20)
+	d := &Denoiser{Model: m, Stride: m.Header.Arch.PatchOut + 1}
+	if _, err := d.Denoise(img, 25); err == nil {
+		t.Error("a stride above the output patch was accepted")
+	}
+	for _, s := range []float64{math.NaN(), 256, math.Inf(1)} {
+		if _, err := m.DenoiseImageSigma(img, s); err == nil {
+			t.Errorf("sigma %v was accepted", s)
 		}
 	}
 }

@@ -157,10 +157,15 @@ func (m *Model) checkJobs(jobs []Job, stride int) (int, error) {
 	if stride == 0 {
 		stride = m.Header.Arch.Stride
 	}
-	if stride < 1 {
-		return 0, fmt.Errorf("denoise: stride %d", stride)
+	if po := m.Header.Arch.PatchOut; stride < 1 || stride > po {
+		return 0, fmt.Errorf("denoise: stride %d: want 1 to the output patch size %d, "+
+			"or the pixels between patches would get no estimate", stride, po)
 	}
 	for i, j := range jobs {
+		if s := float64(j.Sigma); math.IsNaN(s) || s > 255 {
+			return 0, fmt.Errorf("denoise: job %d: noise sigma %v: want 0 to 255, or a "+
+				"negative value to estimate it", i, j.Sigma)
+		}
 		if len(j.Dst) != len(j.Src) || (len(j.Src) != 1 && len(j.Src) != 3) {
 			return 0, fmt.Errorf("denoise: job %d has %d source and %d destination planes, "+
 				"want 1 or 3 of each", i, len(j.Src), len(j.Dst))

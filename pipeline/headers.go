@@ -106,5 +106,12 @@ func ParseID(v []byte) (string, error) {
 			return "", fmt.Errorf("parse id %q: byte %q not allowed", v, c)
 		}
 	}
+	// An id is a URL path segment of the API: no slashes and no dot segments.
+	for _, seg := range strings.Split(string(v), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("parse id %q: empty, '.' or '..' path segments are "+
+				"not allowed", v)
+		}
+	}
 	return string(v), nil
 }
