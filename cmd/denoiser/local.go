@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/png"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,16 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	if *outDir == "" || fs.NArg() == 0 {
 		return errors.New("denoise: want -o OUTDIR and at least one FILE")
 	}
+	if err := flagsFirst(fs.Args()); err != nil {
+		return fmt.Errorf("denoise: %w", err)
+	}
+	if err := checkSigma(*sigma, true); err != nil {
+		return fmt.Errorf("denoise: %w", err)
+	}
+	outputs, err := outputPaths(*outDir, fs.Args())
+	if err != nil {
+		return fmt.Errorf("denoise: %w", err)
+	}
 	m, err := loadModel(*modelPath)
 	if err != nil {
 		return err
@@ -52,7 +63,7 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 		start := time.Now()
-		out, err := denoiseFile(m, path, *outDir, *sigma, *stride)
+		out, err := denoiseFile(m, path, outputs[path], *sigma, *stride)
 		if err != nil {
 			log.Error("denoise failed", "file", path, "err", err)
 			failed++
@@ -67,7 +78,7 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	return nil
 }
 
-func denoiseFile(m *ae.Model, path, outDir string, sigma float64, stride int) (string, error) {
+func denoiseFile(m *ae.Model, path, out string, sigma float64, stride int) (string, error) {
 	img, err := dataset.Open(path)
 	if err != nil {
 		return "", err
@@ -84,8 +95,6 @@ func denoiseFile(m *ae.Model, path, outDir string, sigma float64, stride int) (s
 	if err != nil {
 		return "", err
 	}
-	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + ".png"
-	out := filepath.Join(outDir, name)
 	f, err := os.Create(out)
 	if err != nil {
 		return "", fmt.Errorf("write result: %w", err)
@@ -114,6 +123,12 @@ func runEval(ctx context.Context, args []string) error {
 	if *dir == "" {
 		return errors.New("eval: -images is required")
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("eval: unexpected arguments %q (flags only)", fs.Args())
+	}
+	if err := checkSigma(*sigma, false); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
 	m, err := loadModel(*modelPath)
 	if err != nil {
 		return err
@@ -140,4 +155,59 @@ func runEval(ctx context.Context, args []string) error {
 			r.NoisyPSNR, r.PSNR)
 	}
 	return nil
+}
+
+// checkSigma refuses noise levels that are not numbers from 0 to 255; a
+// negative one, where estimate allows it, asks for a per-image estimate.
+func checkSigma(sigma float64, estimate bool) error {
+	switch {
+	case math.IsNaN(sigma) || sigma > 255:
+		return fmt.Errorf("sigma %v: want a number from 0 to 255", sigma)
+	case sigma < 0 && !estimate:
+		return fmt.Errorf("sigma %v: want a number from 0 to 255", sigma)
+	}
+	return nil
+}
+
+// flagsFirst refuses a flag given after the files, which the flag package
+// would otherwise take for a file name.
+func flagsFirst(args []string) error {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return fmt.Errorf("flag %q after the files: put flags before the files", a)
+		}
+	}
+	return nil
+}
+
+// outputPaths maps each input to OUTDIR/<name>.png, refusing two inputs that
+// would write the same file and an output that would replace an input.
+func outputPaths(outDir string, inputs []string) (map[string]string, error) {
+	outs := make(map[string]string, len(inputs))
+	by := make(map[string]string, len(inputs))
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in)) + ".png"
+		out := filepath.Join(outDir, name)
+		if prev, ok := by[out]; ok {
+			return nil, fmt.Errorf("%s and %s would both be written to %s; denoise them "+
+				"into different folders", prev, in, out)
+		}
+		for _, other := range inputs {
+			if sameFile(out, other) {
+				return nil, fmt.Errorf("%s would overwrite the input %s; choose another "+
+					"-o folder", out, other)
+			}
+		}
+		by[out], outs[in] = in, out
+	}
+	return outs, nil
+}
+
+func sameFile(a, b string) bool {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	ib, err := os.Stat(b)
+	return err == nil && os.SameFile(ia, ib)
 }

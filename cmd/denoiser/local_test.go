@@ -120,3 +120,30 @@ func TestEvalPrintsJSON(t *testing.T) {
 		t.Errorf("noisy %.2f dB, denoised %.2f dB: want ~20.2 and a 2 dB gain", noisy, clean)
 	}
 }
+
+func TestDenoiseRefusesUnsafeOutputs(t *testing.T) {
+	in := t.TempDir()
+	testImages(t, in)
+	other := t.TempDir()
+	testImages(t, other)
+	grey := filepath.Join(in, "grey.png")
+	cases := map[string][]string{
+		"output replaces the input": {"denoise", "-o", in, grey},
+		"two inputs, one output": {"denoise", "-o", t.TempDir(), grey,
+			filepath.Join(other, "grey.png")},
+		"flag after the files":    {"denoise", "-o", t.TempDir(), grey, "-sigma", "25"},
+		"sigma not a number":      {"denoise", "-sigma", "NaN", "-o", t.TempDir(), grey},
+		"stride beyond the patch": {"denoise", "-stride", "12", "-o", t.TempDir(), grey},
+		"eval negative sigma":     {"eval", "--images", in, "--sigma", "-5"},
+	}
+	before, _ := os.ReadFile(grey)
+	for name, args := range cases {
+		if err := run(context.Background(), args); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	after, _ := os.ReadFile(grey)
+	if !bytes.Equal(before, after) {
+		t.Fatal("an input file was changed")
+	}
+}

@@ -29,8 +29,13 @@ func NoiseRand(seed uint64, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, uint64(i)))
 }
 
+// MaxPSNR caps the PSNR of (nearly) identical images, which would be
+// infinite, so that results stay finite numbers in JSON.
+const MaxPSNR = 100
+
 // PSNR is the peak signal-to-noise ratio in dB of got against want, both on
-// the 0–255 scale, over all planes. Identical inputs give +Inf.
+// the 0–255 scale, over all planes, at most MaxPSNR.
+
 func PSNR(got, want []ae.Plane) float64 {
 	var s float64
 	var n int
@@ -41,7 +46,7 @@ func PSNR(got, want []ae.Plane) float64 {
 		}
 		n += len(want[c].Pix)
 	}
-	return 10 * math.Log10(255*255/(s/float64(n)))
+	return min(MaxPSNR, 10*math.Log10(255*255/(s/float64(n))))
 }
 
 // Quantize rounds and clamps every value to 8 bits, in place, as an encoded
