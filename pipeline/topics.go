@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -186,4 +187,24 @@ func checkTopicName(name string) error {
 		}
 	}
 	return nil
+}
+
+// EnsureTopicsRetry is EnsureTopics for services: while the brokers cannot
+// be reached it logs the failure and tries again every retry, until it
+// succeeds or ctx ends, so that a service started before its brokers waits
+// for them (its /readyz says not ready meanwhile) instead of exiting.
+func EnsureTopicsRetry(ctx context.Context, cfg *Config, retry time.Duration) error {
+	for {
+		err := EnsureTopics(ctx, cfg)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		cfg.logger().Warn("topics not ready; is a broker listening there? retrying",
+			"brokers", strings.Join(cfg.Brokers, ","), "retry_in", retry, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retry):
+		}
+	}
 }

@@ -91,7 +91,10 @@ func runServe(ctx context.Context, args []string) error {
 	loaded.Set()
 	batched := func(m *ae.Model) worker.Model { return ae.NewBatchDenoiser(m, batchRows, batchWait) }
 	if !*noEnsure {
-		if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
+		if err := pipeline.EnsureTopicsRetry(ctx, &pc, 5*time.Second); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting for the brokers
+			}
 			return fmt.Errorf("serve: %w", err)
 		}
 	}

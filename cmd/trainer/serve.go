@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
 	"github.com/cleanframe/cleanframe/internal/cli"
@@ -88,7 +89,10 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 		return err
 	}
 	cfg.Pipeline, cfg.Logger, cfg.Telemetry = &pc, log, tel
-	if err := pipeline.EnsureTopics(ctx, &pc); err != nil {
+	if err := pipeline.EnsureTopicsRetry(ctx, &pc, 5*time.Second); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting for the brokers
+		}
 		return err
 	}
 	if *corruption != "" {
