@@ -101,8 +101,9 @@ func TestServeOps(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/readyz = %d %q, want 200", code, body)
 	}
-	_, metrics := fetch(t, base+"/metrics")
-	for _, want := range []string{
+	// The output can be read before the worker has counted it: scrape until
+	// every series is there, or the test's deadline.
+	wants := []string{
 		`cleanframe_images_out_total{messaging_destination_name="ops.images.denoised"} 1`,
 		`cleanframe_end_to_end_duration_seconds_count 1`,
 		`cleanframe_model_info{cleanframe_model_version=`,
@@ -110,10 +111,23 @@ func TestServeOps(t *testing.T) {
 		`cleanframe_consumer_lag{`,
 		`service_name="cleanframe-denoiser"`,
 		`go_goroutines `,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
+	}
+	var missing []string
+	for {
+		_, metrics := fetch(t, base+"/metrics")
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, m := range missing {
+		t.Errorf("/metrics lacks %q", m)
 	}
 }
 
