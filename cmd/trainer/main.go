@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +20,9 @@ func main() {
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(ctx, log, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage was printed
+		}
 		fmt.Fprintln(os.Stderr, "trainer:", err)
 		os.Exit(1)
 	}
@@ -35,7 +40,9 @@ comma-separated parts, one drawn per patch, each optionally weighted *W:
   gaussian:MIN-MAX            white noise, deviation on the 0-255 scale
   poisson:GMIN-GMAX[:RMIN-RMAX]  shot noise of gain G plus read noise R
   jpeg:QMIN-QMAX              JPEG artefacts at a quality from the range
-e.g. -corruption gaussian:5-50*2,poisson:0.5-4:0-5,jpeg:30-90`
+e.g. -corruption gaussian:5-50*2,poisson:0.5-4:0-5,jpeg:30-90
+
+Run "trainer COMMAND -h" for a command's flags.`
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
 	if len(args) == 0 {

@@ -41,6 +41,11 @@ func modelsCommand(ctx context.Context, log *slog.Logger, out io.Writer, args []
 	if len(args) == 0 {
 		return fmt.Errorf("models: no command given\n%s", modelsUsage)
 	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(out, modelsUsage)
+		return nil
+	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("models "+cmd, flag.ContinueOnError)
 	var pc pipeline.Config

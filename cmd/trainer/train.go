@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -46,6 +47,9 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	if *images == "" {
 		return errors.New("train: -images is required")
+	}
+	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
+		return fmt.Errorf("train: the folder of -o %s does not exist; create it first", *out)
 	}
 
 	var m *ae.Model

@@ -49,7 +49,7 @@ func List(dir string) ([]string, error) {
 func Open(path string) (Image, error) {
 	img, err := decodeFile(path)
 	if err != nil {
-		return Image{}, fmt.Errorf("open image: %w", err)
+		return Image{}, fmt.Errorf("open image %s: %w", path, err)
 	}
 	return Image{Name: filepath.Base(path), Path: path, Image: img}, nil
 }

@@ -28,6 +28,7 @@ type echoProducer struct {
 	store   *results.Store
 	err     error
 	block   chan struct{} // when not nil, Produce waits for it to close
+	reject  bool          // the echoed result is a dead letter
 	entered chan struct{} // when not nil, gets a value as Produce starts
 }
 
@@ -44,8 +45,13 @@ func (p *echoProducer) Produce(ctx context.Context, recs ...*pipeline.Record) er
 	for _, r := range recs {
 		if p.store != nil {
 			// The output may come before the acknowledgement.
-			p.store.Put(results.Result{ID: string(r.Key), Data: []byte("clean " +
-				string(r.Key)), ContentType: "image/png", ModelVersion: "v9"})
+			res := results.Result{ID: string(r.Key), Data: []byte("clean " +
+				string(r.Key)), ContentType: "image/png", ModelVersion: "v9"}
+			if p.reject {
+				res = results.Result{ID: string(r.Key), Failed: "malformed png",
+					Stage: "decode"}
+			}
+			p.store.Put(res)
 		}
 	}
 	return nil
@@ -114,6 +120,10 @@ func apiCases(t *testing.T) []apiCase {
 		{name: "prefer wait ready", method: "POST", target: "/v1/images", ct: mpCT, body: mp,
 			header: map[string]string{"X-Image-Id": "w2", "Prefer": "respond-async, wait=5"},
 			setup:  echo, want: 200, check: bodyIs("clean w2")},
+		{name: "wait dead-lettered", method: "POST", target: "/v1/images?wait=5s",
+			ct: "image/png", body: png, setup: func(a *API, p *echoProducer) {
+				p.store, p.reject = a.Results, true
+			}, want: 422},
 		{name: "wait runs out", method: "POST", target: "/v1/images?wait=20ms",
 			ct: "image/png", body: png, want: 202, check: accepted},
 		{name: "bad wait", method: "POST", target: "/v1/images?wait=soon", ct: "image/png",
@@ -146,6 +156,16 @@ func apiCases(t *testing.T) []apiCase {
 			setup: func(a *API, _ *echoProducer) { a.Results.Seen("p1") }, want: 202},
 		{name: "bad id", method: "GET", target: "/v1/images/a%20b", want: 400},
 		{name: "unknown", method: "GET", target: "/v1/images/nope", want: 404},
+		{name: "dead-lettered", method: "GET", target: "/v1/images/bad1",
+			setup: func(a *API, _ *echoProducer) {
+				a.Results.Seen("bad1")
+				a.Results.Put(results.Result{ID: "bad1", Failed: "malformed png", Stage: "decode"})
+			}, want: 422, check: func(t *testing.T, rr *httptest.ResponseRecorder) {
+				want := `{"error":"malformed png","status":422,"id":"bad1","stage":"decode"}`
+				if got := strings.TrimSpace(rr.Body.String()); got != want {
+					t.Errorf("body %s, want %s", got, want)
+				}
+			}},
 		{name: "get no token", method: "GET", target: "/v1/images/nope", token: true, want: 401},
 		{name: "openapi", method: "GET", target: "/openapi.yaml", want: 200},
 		{name: "healthz", method: "GET", target: "/healthz", want: 200},

@@ -243,7 +243,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		res, st = a.Results.Get(id)
 	}
 	switch st {
-	case results.Ready:
+	case results.Ready, results.Failed:
 		writeResult(w, res)
 	case results.Pending:
 		w.Header().Set("Retry-After", "1")
@@ -280,6 +280,10 @@ func (a *API) readImage(w http.ResponseWriter, r *http.Request) (Image, error) {
 	}
 	if err != nil {
 		return Image{}, err
+	}
+	if len(body) == 0 {
+		return Image{}, &Error{http.StatusBadRequest,
+			errors.New("empty body: send the image's bytes")}
 	}
 
 	img := Image{ID: r.Header.Get("X-Image-Id"), Data: body, Source: "http",
@@ -385,8 +389,22 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // statusURL is the path of id's result.
 func statusURL(id string) string { return "/v1/images/" + id }
 
-// writeResult answers 200 with a result.
+// Failure is the JSON body of 422: the image was accepted, then refused by
+// the denoiser and sent to the dead-letter topic.
+type Failure struct {
+	Error  string `json:"error"`  // the denoiser's reason
+	Status int    `json:"status"` // 422, as in every error body
+	ID     string `json:"id"`
+	Stage  string `json:"stage"` // the step that refused it: decode, denoise, encode, ...
+}
+
+// writeResult answers 200 with a result, or 422 with a failed one.
 func writeResult(w http.ResponseWriter, res results.Result) {
+	if res.Failed != "" {
+		writeJSON(w, http.StatusUnprocessableEntity, Failure{Error: res.Failed,
+			Status: http.StatusUnprocessableEntity, ID: res.ID, Stage: res.Stage})
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", res.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(res.Data)))

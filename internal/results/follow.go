@@ -74,8 +74,11 @@ func (f *Follower) run(ctx context.Context, pc *pipeline.Config, s *Store, lookb
 	}
 	for topic, parts := range starts {
 		handle := s.output
-		if topic == topics.Noisy {
+		switch topic {
+		case topics.Noisy:
 			handle = s.input
+		case topics.Deadletter:
+			handle = func(rec pipeline.Record) { s.deadLetter(rec, topics.Noisy) }
 		}
 		for p, next := range parts {
 			f.wg.Go(func() { follow(ctx, pc, topic, p, next, handle, log) })
@@ -94,7 +97,7 @@ func startOffsets(ctx context.Context, pc *pipeline.Config,
 	lookback int64) (map[string]map[int]int64, error) {
 	topics := pc.Topics()
 	starts := map[string]map[int]int64{}
-	for _, topic := range []string{topics.Denoised, topics.Noisy} {
+	for _, topic := range []string{topics.Denoised, topics.Noisy, topics.Deadletter} {
 		end, err := pipeline.EndOffsets(ctx, pc, topic)
 		if err != nil {
 			return nil, fmt.Errorf("follow results: %w", err)
@@ -190,4 +193,22 @@ func (s *Store) input(rec pipeline.Record) {
 	if id, err := pipeline.ParseID(rec.Key); err == nil {
 		s.Seen(id)
 	}
+}
+
+// deadLetter records, as failed, an image of the input topic noisy that a
+// denoiser sent to the dead-letter topic, so that its status says so instead
+// of staying pending.
+func (s *Store) deadLetter(rec pipeline.Record, noisy string) {
+	if rec.HeaderString(pipeline.HeaderDLTopic) != noisy {
+		return
+	}
+	id, err := pipeline.ParseID(rec.Key)
+	if err != nil {
+		return
+	}
+	reason := rec.HeaderString(pipeline.HeaderDLReason)
+	if reason == "" {
+		reason = "rejected by the denoiser"
+	}
+	s.Put(Result{ID: id, Failed: reason, Stage: rec.HeaderString(pipeline.HeaderDLStage)})
 }

@@ -38,6 +38,12 @@ type Result struct {
 	ContentType  string // e.g. image/png
 	ModelVersion string // the cf-model-version of the output
 	Added        time.Time
+
+	// Failed, when not empty, says why the image went to the dead-letter
+	// topic instead of coming out; Stage names the step that refused it.
+	// A failed result has no Data.
+	Failed string
+	Stage  string
 }
 
 // State is what a store knows of an id.
@@ -47,6 +53,7 @@ const (
 	Unknown State = iota // never seen, or forgotten
 	Pending              // accepted or seen on the input topic, no output yet
 	Ready                // an output is held
+	Failed               // the image was dead-lettered; Result.Failed says why
 )
 
 // Defaults of [Store].
@@ -193,6 +200,9 @@ func (s *Store) Get(id string) (Result, State) {
 		r := e.Value.(*Result)
 		if now.Sub(r.Added) < s.ttl {
 			s.lru.MoveToFront(e)
+			if r.Failed != "" {
+				return *r, Failed
+			}
 			return *r, Ready
 		}
 		s.remove(e)
@@ -207,9 +217,10 @@ func (s *Store) Get(id string) (Result, State) {
 	return Result{}, Unknown
 }
 
-// Wait returns id's result once one is held, or false when ctx ends first.
+// Wait returns id's result once one is held (a failed one too), or false
+// when ctx ends first.
 func (s *Store) Wait(ctx context.Context, id string) (Result, bool) {
-	if r, st := s.Get(id); st == Ready {
+	if r, st := s.Get(id); st == Ready || st == Failed {
 		return r, true
 	}
 	s.mu.Lock()
@@ -223,7 +234,7 @@ func (s *Store) Wait(ctx context.Context, id string) (Result, bool) {
 	defer s.leave(id, w)
 
 	// A result may have come between Get and joining the waiters.
-	if r, st := s.Get(id); st == Ready {
+	if r, st := s.Get(id); st == Ready || st == Failed {
 		return r, true
 	}
 	select {

@@ -3,6 +3,8 @@ package results
 import (
 	"context"
 	"testing"
+
+	"github.com/cleanframe/cleanframe/pipeline"
 	"time"
 )
 
@@ -147,4 +149,26 @@ func waiting(s *Store, id string) int {
 		return w.n
 	}
 	return 0
+}
+
+// A dead letter of the input topic turns a pending id into a failed one with
+// the denoiser's reason; dead letters of other topics are not ours.
+func TestDeadLetterMarksFailed(t *testing.T) {
+	s := NewStore(StoreConfig{})
+	s.Seen("img-1")
+	other := pipeline.Record{Key: []byte("img-2")}
+	other.SetHeader(pipeline.HeaderDLTopic, "x.images.clean")
+	s.deadLetter(other, "x.images.noisy")
+	rec := pipeline.Record{Key: []byte("img-1")}
+	rec.SetHeader(pipeline.HeaderDLTopic, "x.images.noisy")
+	rec.SetHeader(pipeline.HeaderDLReason, "malformed png")
+	rec.SetHeader(pipeline.HeaderDLStage, "decode")
+	s.deadLetter(rec, "x.images.noisy")
+	r, st := s.Get("img-1")
+	if st != Failed || r.Failed != "malformed png" || r.Stage != "decode" || r.Data != nil {
+		t.Fatalf("img-1: state %v, result %+v; want failed at decode", st, r)
+	}
+	if _, st := s.Get("img-2"); st != Unknown {
+		t.Fatalf("img-2: state %v, want unknown", st)
+	}
 }
