@@ -21,6 +21,12 @@ func decodeFile(path string) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The formats ingest takes go through the same checks as ingest (size,
+	// animation, EXIF orientation); others (BMP, TIFF) through imaging.
+	if imageio.Supported(imageio.Sniff(data)) {
+		img, _, err := imageio.Decode(data, imageio.DefaultMaxPixels)
+		return img, err
+	}
 	if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
 		n := int64(cfg.Width) * int64(cfg.Height)
 		if n > imageio.DefaultMaxPixels {
