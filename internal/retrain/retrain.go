@@ -324,7 +324,11 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	s.serving = cand
 	s.mu.Unlock()
 	out.Published = true
-	log.Info("candidate published", "model_version", cand.Version())
+	// The metrics went into the header, so the stamp made a new version: it
+	// names the published model; the "candidate" above named the weights.
+	s.log.Info("candidate published", "model_version", cand.Version(),
+		"serving_before", serving.Version(), "candidate_psnr_db", rc.PSNR,
+		"serving_psnr_db", rs.PSNR)
 	return out, nil
 }
 
