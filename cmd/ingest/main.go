@@ -65,11 +65,12 @@ func run(ctx context.Context, args []string) error {
 
 // common holds what both commands configure.
 type common struct {
-	pc        pipeline.Config
-	maxPixels int64
-	level     string
-	noEnsure  bool
-	tel       *telemetry.Telemetry // set by open; shut it down when done
+	pc         pipeline.Config
+	maxPixels  int64
+	level      string
+	noEnsure   bool
+	lateTopics bool                 // serve: create topics in the background, retrying
+	tel        *telemetry.Telemetry // set by open; shut it down when done
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -97,7 +98,7 @@ func (c *common) open(ctx context.Context) (*slog.Logger, *ingest.Publisher, err
 		return nil, nil, err
 	}
 	c.tel.SetGlobal(log)
-	if !c.noEnsure {
+	if !c.noEnsure && !c.lateTopics {
 		if err := pipeline.EnsureTopics(ctx, &c.pc); err != nil {
 			return nil, nil, err
 		}
@@ -135,12 +136,23 @@ func runServe(ctx context.Context, args []string) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
+	c.lateTopics = true // the API answers (not ready, 503) while the brokers are away
 	log, pub, err := c.open(ctx)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer pub.Producer.Close()
 	defer cli.Shutdown(c.tel.Shutdown)
+	topics := health.NewFlag("topics")
+	if c.noEnsure {
+		topics.Set()
+	} else {
+		go func() {
+			if pipeline.EnsureTopicsRetry(ctx, &c.pc, 5*time.Second) == nil {
+				topics.Set()
+			}
+		}()
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -154,7 +166,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer follower.Close()
 	api := &ingest.API{Publisher: pub, Results: store, Logger: log,
 		MaxInFlight: lim.inFlight, MaxWaiters: lim.waiters, MaxWait: lim.maxWait}
-	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc),
+	mux := health.Handler(c.tel.MetricsHandler(), health.Brokers(&c.pc), topics.Check(),
 		health.Check{Name: "results", Fn: func(context.Context) error {
 			return follower.Ready()
 		}})
