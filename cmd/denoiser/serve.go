@@ -38,7 +38,13 @@ func runServe(ctx context.Context, args []string) error {
 		"latency budget: how long a batch waits for more images; 0 = no wait (env CF_BATCH_WAIT)")
 	fs.IntVar(&wc.MaxInFlight, "max-in-flight", 0,
 		"images fetched but not yet committed, at most (default 2*workers+2)")
-	fs.Int64Var(&wc.MaxPixels, "max-pixels", 0, "largest image in pixels (default 40000000)")
+	fs.Int64Var(&wc.MaxPixels, "max-pixels", cli.EnvInt("CF_MAX_PIXELS", 0),
+		"largest image in pixels; larger ones are dead-lettered (default 40000000; "+
+			"env CF_MAX_PIXELS)")
+	fs.Int64Var(&wc.MaxPixelsInFlight, "max-pixels-in-flight",
+		cli.EnvInt("CF_MAX_PIXELS_IN_FLIGHT", 0), "pixels of all images being denoised at "+
+			"once, about 90 bytes each for colour: size it to the memory limit (default "+
+			"max-pixels; env CF_MAX_PIXELS_IN_FLIGHT)")
 	fs.DurationVar(&wc.DrainTimeout, "drain-timeout", 0,
 		"time to finish in-flight images on shutdown (default 30s)")
 	level := fs.String("log-level", cli.Env("CF_LOG_LEVEL", "info"),

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cleanframe/cleanframe/internal/imageio"
 	"github.com/cleanframe/cleanframe/internal/telemetry"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
@@ -63,6 +64,12 @@ type Config struct {
 	// MaxPixels is the largest image decoded, in pixels; larger inputs are
 	// dead-lettered. Default imageio.DefaultMaxPixels.
 	MaxPixels int64
+
+	// MaxPixelsInFlight bounds the pixels of all images decoded and being
+	// denoised at once, and so the memory they take (about 90 bytes a
+	// pixel for colour). An image waits until it fits. Default MaxPixels:
+	// one largest image, or many small ones.
+	MaxPixelsInFlight int64
 
 	// MaxValueBytes is the largest output value; a larger PNG is
 	// dead-lettered, never dropped. Default: that of an 8 MiB
@@ -106,6 +113,12 @@ func (c *Config) withDefaults() Config {
 	if d.MaxValueBytes <= 0 {
 		d.MaxValueBytes = (&pipeline.Config{}).MaxValueBytes()
 	}
+	if d.MaxPixels <= 0 {
+		d.MaxPixels = imageio.DefaultMaxPixels
+	}
+	if d.MaxPixelsInFlight < d.MaxPixels {
+		d.MaxPixelsInFlight = d.MaxPixels
+	}
 	if d.DrainTimeout <= 0 {
 		d.DrainTimeout = 30 * time.Second
 	}
@@ -123,6 +136,7 @@ type Denoiser struct {
 	model   atomic.Pointer[modelRef]
 	log     *slog.Logger
 	rejects atomic.Int64
+	budget  *pixelBudget
 
 	pinMu sync.Mutex
 	pin   string // version pinned by a pin record; guarded by pinMu
@@ -142,7 +156,7 @@ func New(cfg Config, in pipeline.Consumer, out pipeline.Producer, m Model) (*Den
 	}
 	c := cfg.withDefaults()
 	d := &Denoiser{cfg: c, in: in, out: c.Telemetry.Instruments().Producer(out),
-		log: c.Logger}
+		log: c.Logger, budget: newPixelBudget(c.MaxPixelsInFlight)}
 	d.SetModel(m)
 	return d, nil
 }
@@ -319,6 +333,9 @@ func (d *Denoiser) handle(ctx context.Context, rec pipeline.Record, m Model) (er
 	ctx, span := d.ins().StartProcess(ctx, &rec, d.cfg.Group)
 	defer func() { telemetry.EndSpan(span, err) }()
 	out, stage, err := d.denoiseSafe(ctx, rec, m)
+	if err != nil && ctx.Err() != nil {
+		return err // stopping: the record stays uncommitted, it is not at fault
+	}
 	if err != nil {
 		return d.deadLetter(ctx, rec, stage, err)
 	}
@@ -350,6 +367,16 @@ func (d *Denoiser) denoiseModel(ctx context.Context, rec pipeline.Record,
 	if _, err := pipeline.ParseID([]byte(id)); err != nil {
 		return nil, "validate", fmt.Errorf("image id: %w", err)
 	}
+	// The header gives the size before any pixel is decoded: wait for room.
+	cfg, _, err := imageio.Config(rec.Value, d.cfg.MaxPixels)
+	if err != nil {
+		return nil, "decode", err
+	}
+	release, err := d.budget.acquire(ctx, int64(cfg.Width)*int64(cfg.Height))
+	if err != nil {
+		return nil, "decode", err
+	}
+	defer release()
 	img, err := d.decode(ctx, rec)
 	if err != nil {
 		return nil, "decode", err
