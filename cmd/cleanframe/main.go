@@ -6,25 +6,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/cleanframe/cleanframe/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return // -h: the usage was printed
-		}
-		fmt.Fprintln(os.Stderr, "cleanframe:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("cleanframe", run) }
 
 const usage = `usage: cleanframe COMMAND [flags]
 

@@ -5,26 +5,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/cleanframe/cleanframe/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return // -h: the usage was printed
-		}
-		fmt.Fprintln(os.Stderr, "denoiser:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("denoiser", run) }
 
 const usage = `usage: denoiser COMMAND [flags]
 

@@ -5,27 +5,19 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/cleanframe/cleanframe/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(ctx, log, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return // -h: the usage was printed
-		}
-		fmt.Fprintln(os.Stderr, "trainer:", err)
-		os.Exit(1)
-	}
+	cli.Main("trainer", func(ctx context.Context, args []string) error {
+		return run(ctx, log, args)
+	})
 }
 
 const usage = `usage: trainer COMMAND [flags]

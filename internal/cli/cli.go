@@ -1,13 +1,18 @@
 // Package cli holds what the cleanframe binaries share for their command
-// lines: environment fallbacks for flags and the deferred shutdown of servers.
+// lines: the main function, environment fallbacks for flags and the deferred
+// shutdown of servers.
 package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -58,4 +63,17 @@ func Shutdown(stop func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = stop(ctx)
+}
+
+// Main runs a command's run function with a context that ends on SIGINT or
+// SIGTERM, and exits in one place: 0 on success or after -h printed the
+// usage, 1 with "name: error" on standard error otherwise.
+func Main(name string, run func(ctx context.Context, args []string) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }
