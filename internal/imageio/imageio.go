@@ -122,6 +122,14 @@ func Decode(data []byte, maxPixels int64) (image.Image, string, error) {
 	if _, format, err := Config(data, maxPixels); err != nil {
 		return nil, format, err
 	}
+	return DecodeChecked(data)
+}
+
+// DecodeChecked decodes data that Config has already accepted (size,
+// format, policy), without checking the header again, and applies its EXIF
+// orientation. Callers that need the dimensions before decoding (to budget
+// memory) call Config, then this.
+func DecodeChecked(data []byte) (image.Image, string, error) {
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, format, &FormatError{Format: format, Err: err}

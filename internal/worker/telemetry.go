@@ -27,10 +27,11 @@ func (d *Denoiser) observe(pc *pipeline.Config, group string) (stop func()) {
 	return func() { stopModel(); stopLag() }
 }
 
-// decode decodes rec's image, timing the decode stage.
+// decode decodes rec's image, whose header imageio.Config has accepted,
+// timing the decode stage.
 func (d *Denoiser) decode(ctx context.Context, rec pipeline.Record) (image.Image, error) {
 	start := time.Now()
-	img, _, err := imageio.Decode(rec.Value, d.cfg.MaxPixels)
+	img, _, err := imageio.DecodeChecked(rec.Value) // denoiseModel ran imageio.Config
 	d.ins().Stage(ctx, "decode", start)
 	return img, err
 }
