@@ -19,45 +19,15 @@ func IsGrey(img image.Image) bool {
 }
 
 // ImagePlanes converts an image into float planes on the 0–255 scale: one
-// plane for grey images, R, G and B for everything else. Alpha is dropped;
-// the caller keeps the source image to carry it.
+// plane for grey images, R, G and B for everything else, at the image's full
+// precision (16-bit values are divided by 257). Alpha is dropped; the caller
+// keeps the source image to carry it. It converts as the denoiser does.
 func ImagePlanes(img image.Image) []Plane {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if g, ok := img.(*image.Gray); ok {
-		p := Plane{W: w, H: h, Pix: make([]float32, w*h)}
-		for y := range h {
-			row := g.Pix[y*g.Stride : y*g.Stride+w]
-			for x, v := range row {
-				p.Pix[y*w+x] = float32(v)
-			}
-		}
-		return []Plane{p}
+	var d Denoiser
+	if _, err := d.load(img, 0); err != nil {
+		return []Plane{{}} // an empty image
 	}
-	if IsGrey(img) {
-		p := Plane{W: w, H: h, Pix: make([]float32, w*h)}
-		for y := range h {
-			for x := range w {
-				v := color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
-				p.Pix[y*w+x] = float32(v.Y)
-			}
-		}
-		return []Plane{p}
-	}
-	rgba := image.NewNRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
-	planes := make([]Plane, 3)
-	for c := range planes {
-		planes[c] = Plane{W: w, H: h, Pix: make([]float32, w*h)}
-	}
-	for i := 0; i < w*h; i++ {
-		y, x := i/w, i%w
-		px := rgba.Pix[y*rgba.Stride+4*x:]
-		planes[0].Pix[i] = float32(px[0])
-		planes[1].Pix[i] = float32(px[1])
-		planes[2].Pix[i] = float32(px[2])
-	}
-	return planes
+	return d.src
 }
 
 // to8 clamps to [0, 255] and rounds half away from zero.
@@ -73,39 +43,20 @@ func to8(v float32) uint8 {
 
 // PlanesImage converts planes back to an 8-bit image, clamping and rounding:
 // *image.Gray for one plane, *image.NRGBA for three, taking alpha from
-// alphaSrc when it is not nil (else opaque).
+// alphaSrc when it is not nil (else opaque). It renders as the denoiser does.
 func PlanesImage(planes []Plane, alphaSrc image.Image) (image.Image, error) {
-	if len(planes) == 0 {
-		return nil, fmt.Errorf("planes to image: no planes")
+	if len(planes) != 1 && len(planes) != 3 {
+		return nil, fmt.Errorf("planes to image: %d planes, want 1 or 3", len(planes))
 	}
-	w, h := planes[0].W, planes[0].H
-	switch len(planes) {
-	case 1:
-		g := image.NewGray(image.Rect(0, 0, w, h))
-		for i, v := range planes[0].Pix {
-			g.Pix[i] = to8(v)
-		}
-		return g, nil
-	case 3:
-		out := image.NewNRGBA(image.Rect(0, 0, w, h))
-		var ab image.Rectangle
-		if alphaSrc != nil {
-			ab = alphaSrc.Bounds()
-		}
-		for i := 0; i < w*h; i++ {
-			y, x := i/w, i%w
-			px := out.Pix[y*out.Stride+4*x:]
-			px[0], px[1], px[2] = to8(planes[0].Pix[i]), to8(planes[1].Pix[i]),
-				to8(planes[2].Pix[i])
-			px[3] = 255
-			if alphaSrc != nil {
-				c := color.NRGBAModel.Convert(alphaSrc.At(ab.Min.X+x, ab.Min.Y+y))
-				px[3] = c.(color.NRGBA).A
-			}
-		}
-		return out, nil
+	d := Denoiser{dst: planes}
+	d.job[0].Dst = planes
+	var alpha image.Image
+	if o, ok := alphaSrc.(interface{ Opaque() bool }); ok && !o.Opaque() {
+		a := image.NewNRGBA(image.Rect(0, 0, planes[0].W, planes[0].H))
+		draw.Draw(a, a.Rect, alphaSrc, alphaSrc.Bounds().Min, draw.Src)
+		alpha = a
 	}
-	return nil, fmt.Errorf("planes to image: %d planes, want 1 or 3", len(planes))
+	return d.render(alpha), nil
 }
 
 // Opponent colour transform: three orthogonal rows, scaled so each plane

@@ -83,15 +83,9 @@ func denoiseFile(m *ae.Model, path, out string, sigma float64, stride int) (stri
 	if err != nil {
 		return "", err
 	}
-	src := ae.ImagePlanes(img.Image)
-	dst := make([]ae.Plane, len(src))
-	for i, p := range src {
-		dst[i] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
-	}
-	if err := m.DenoisePlanes(dst, src, float32(sigma), stride); err != nil {
-		return "", err
-	}
-	res, err := ae.PlanesImage(dst, img.Image)
+	// The same conversions as the service: grey stays grey, 16 bits stay 16.
+	d := ae.Denoiser{Model: m, Stride: stride}
+	res, err := d.Denoise(img.Image, sigma)
 	if err != nil {
 		return "", err
 	}
