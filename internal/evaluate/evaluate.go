@@ -65,6 +65,12 @@ type Config struct {
 	Seed   uint64  // noise seed
 	Blind  bool    // estimate sigma per image instead of telling the model
 	Stride int     // patch stride; 0 is the model's default
+
+	// Corruption, when set, replaces the Gaussian noise: each plane is
+	// corrupted in turn with the image's generator, and the model is told
+	// the largest deviation the corruption reports (Sigma is not used).
+	// Implementations keep scratch state: use one per run.
+	Corruption ae.Corruption
 }
 
 // ImageResult is one image's outcome.
@@ -120,8 +126,17 @@ func one(m *ae.Model, img dataset.Image, i int, cfg Config) (ImageResult, error)
 		noisy[c] = ae.Plane{W: p.W, H: p.H, Pix: append([]float32(nil), p.Pix...)}
 		out[c] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
 	}
-	AddNoise(noisy, cfg.Sigma, NoiseRand(cfg.Seed, i))
+	rng := NoiseRand(cfg.Seed, i)
 	sigma := float32(cfg.Sigma)
+	if cfg.Corruption == nil {
+		AddNoise(noisy, cfg.Sigma, rng)
+	} else {
+		sigma = 0
+		for c, p := range clean {
+			s := cfg.Corruption.Corrupt(p.Pix, noisy[c].Pix, p.W, p.H, rng)
+			sigma = max(sigma, float32(s))
+		}
+	}
 	if cfg.Blind {
 		sigma = -1
 	}

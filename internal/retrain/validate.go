@@ -23,30 +23,8 @@ func (s *Service) validate(ctx context.Context, m *ae.Model) (evaluate.Result, e
 	if err != nil {
 		return evaluate.Result{}, err
 	}
-	res := evaluate.Result{Images: len(s.cfg.Validation), Model: m.Version()}
-	for i, img := range s.cfg.Validation {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		rng := evaluate.NoiseRand(s.cfg.Seed, i)
-		clean := ae.ImagePlanes(img.Image)
-		noisy := make([]ae.Plane, len(clean))
-		out := make([]ae.Plane, len(clean))
-		var sigma float64
-		for k, p := range clean {
-			noisy[k] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
-			out[k] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
-			sigma = max(sigma, c.Corrupt(p.Pix, noisy[k].Pix, p.W, p.H, rng))
-		}
-		if err := m.DenoisePlanes(out, noisy, float32(sigma), 0); err != nil {
-			return res, fmt.Errorf("validate %s: %w", img.Name, err)
-		}
-		evaluate.Quantize(out)
-		n := float64(len(s.cfg.Validation))
-		res.NoisyPSNR += evaluate.PSNR(noisy, clean) / n
-		res.PSNR += evaluate.PSNR(out, clean) / n
-	}
-	return res, nil
+	return evaluate.Run(ctx, m, s.cfg.Validation,
+		evaluate.Config{Seed: s.cfg.Seed, Corruption: c})
 }
 
 // metricName is the header metric the validation PSNR is stored under.
