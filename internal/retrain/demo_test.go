@@ -20,7 +20,8 @@ import (
 // (CF_RETRAIN_NOISE, default jpeg:15-40) and must beat itself on a
 // validation image with those artefacts, through the same gate that
 // publishes. It takes a minute on two busy cores, so it runs only with
-// CF_RETRAIN_DEMO=1; CF_RETRAIN_STEPS sets the steps (default 300).
+// CF_RETRAIN_DEMO=1; CF_RETRAIN_STEPS sets the steps (default 2000: the shipped
+// model is well trained, and 300 steps no longer move it past the margin).
 func TestRoundLearnsUnseenNoise(t *testing.T) {
 	if os.Getenv("CF_RETRAIN_DEMO") == "" {
 		t.Skip("set CF_RETRAIN_DEMO=1 to run the retraining demonstration")
@@ -29,7 +30,7 @@ func TestRoundLearnsUnseenNoise(t *testing.T) {
 	if spec == "" {
 		spec = "jpeg:15-40"
 	}
-	steps := 300
+	steps := 2000
 	if v, err := strconv.Atoi(os.Getenv("CF_RETRAIN_STEPS")); err == nil && v > 0 {
 		steps = v
 	}
