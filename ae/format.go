@@ -19,6 +19,7 @@ import (
 //	header len  uint32   n
 //	header      n bytes  JSON Header
 //	weights     float32  every parameter, little-endian, in Net.Params order
+//	                     (a guided model's pilot's parameters first)
 //	checksum    32 bytes SHA-256 of everything before it
 //
 // All integers are little-endian.
@@ -39,20 +40,33 @@ func formatErr(format string, args ...any) error {
 
 // MarshalBinary encodes the model in the model format.
 func (m *Model) MarshalBinary() ([]byte, error) {
-	hdr, err := json.Marshal(m.Header)
+	h := m.Header
+	params := [][]float32{m.Net.Params}
+	if (m.Pilot != nil) != h.Arch.Guided {
+		return nil, errors.New("encode model: a guided model needs a pilot, and only it")
+	}
+	if m.Pilot != nil {
+		ph := m.Pilot.Header
+		ph.Pilot = nil
+		h.Pilot = &ph
+		params = [][]float32{m.Pilot.Net.Params, m.Net.Params}
+	}
+	hdr, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("encode model header: %w", err)
 	}
 	var buf bytes.Buffer
-	buf.Grow(10 + len(hdr) + 4*len(m.Net.Params) + sha256.Size)
+	buf.Grow(10 + len(hdr) + 4*(len(params[0])+len(params[len(params)-1])) + sha256.Size)
 	buf.WriteString(magic)
 	_ = binary.Write(&buf, binary.LittleEndian, uint16(FormatVersion))
 	_ = binary.Write(&buf, binary.LittleEndian, uint32(len(hdr)))
 	buf.Write(hdr)
 	var w [4]byte
-	for _, p := range m.Net.Params {
-		binary.LittleEndian.PutUint32(w[:], math.Float32bits(p))
-		buf.Write(w[:])
+	for _, ps := range params {
+		for _, p := range ps {
+			binary.LittleEndian.PutUint32(w[:], math.Float32bits(p))
+			buf.Write(w[:])
+		}
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	buf.Write(sum[:])
@@ -83,30 +97,66 @@ func Decode(data []byte) (*Model, error) {
 	if err := json.Unmarshal(body[10:10+n], &h); err != nil {
 		return nil, formatErr("header: %v", err)
 	}
-	if err := h.Arch.Validate(); err != nil {
-		return nil, formatErr("architecture: %v", err)
+	if err := checkHeader(&h); err != nil {
+		return nil, err
 	}
-	if !(h.NormScale > 0) || math.IsInf(float64(h.NormScale), 0) {
-		return nil, formatErr("norm scale %v", h.NormScale)
+	headers := []*Header{&h}
+	switch {
+	case h.Arch.Guided && h.Pilot == nil:
+		return nil, formatErr("a guided model without its pilot")
+	case !h.Arch.Guided && h.Pilot != nil:
+		return nil, formatErr("a pilot in a model that is not guided")
+	case h.Pilot != nil:
+		if h.Pilot.Arch.Guided || h.Pilot.Pilot != nil {
+			return nil, formatErr("the pilot is guided itself")
+		}
+		if err := checkHeader(h.Pilot); err != nil {
+			return nil, formatErr("pilot: %v", err)
+		}
+		headers = []*Header{h.Pilot, &h}
 	}
 	weights := body[10+n:]
 	count := 0
-	sizes := h.Arch.Sizes()
-	for i := 1; i < len(sizes); i++ {
-		count += sizes[i-1]*sizes[i] + sizes[i]
+	for _, hh := range headers {
+		sizes := hh.Arch.Sizes()
+		for i := 1; i < len(sizes); i++ {
+			count += sizes[i-1]*sizes[i] + sizes[i]
+		}
 	}
 	if count > maxParams || len(weights) != 4*count {
 		return nil, formatErr("%d weight bytes, architecture needs %d", len(weights), 4*count)
 	}
-	net := NewNet(sizes...)
-	for i := range net.Params {
-		v := math.Float32frombits(binary.LittleEndian.Uint32(weights[4*i:]))
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, formatErr("weight %d is %v", i, v)
+	var models []*Model
+	k := 0
+	for _, hh := range headers {
+		net := NewNet(hh.Arch.Sizes()...)
+		for i := range net.Params {
+			v := math.Float32frombits(binary.LittleEndian.Uint32(weights[4*k:]))
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, formatErr("weight %d is %v", k, v)
+			}
+			net.Params[i] = v
+			k++
 		}
-		net.Params[i] = v
+		models = append(models, &Model{Header: *hh, Net: net})
 	}
-	return &Model{Header: h, Net: net}, nil
+	m := models[len(models)-1]
+	if len(models) == 2 {
+		m.Pilot = models[0]
+		m.Header.Pilot = nil // m.Pilot.Header says it, once
+	}
+	return m, nil
+}
+
+// checkHeader validates the architecture and scale of a decoded header.
+func checkHeader(h *Header) error {
+	if err := h.Arch.Validate(); err != nil {
+		return formatErr("architecture: %v", err)
+	}
+	if !(h.NormScale > 0) || math.IsInf(float64(h.NormScale), 0) {
+		return formatErr("norm scale %v", h.NormScale)
+	}
+	return nil
 }
 
 // Load reads a model file.

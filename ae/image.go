@@ -147,6 +147,9 @@ func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
 		}
 		b.addColour(j)
 	}
+	if m.Pilot != nil {
+		b.guide(m.Pilot, jobs)
+	}
 	b.run(m, stride)
 	k := 0
 	for _, j := range jobs {
@@ -155,6 +158,47 @@ func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
 			k++
 		}
 	}
+}
+
+// guide runs the pilot over every task, at the pilot's own stride, and
+// refines each image's estimate into its tasks' guides, sharing the groups
+// of an image's first plane among its planes.
+func (b *batcher) guide(pilot *Model, jobs []Job) {
+	n := len(b.tasks)
+	b.pilots = growPlanes(b.pilots, n)
+	b.guides = growPlanes(b.guides, n)
+	dsts := b.dsts[:0]
+	for i := range b.tasks {
+		t := &b.tasks[i]
+		w, h := t.src.W, t.src.H
+		b.pilots[i] = Plane{W: w, H: h, Pix: grow(b.pilots[i].Pix, w*h)}
+		b.guides[i] = Plane{W: w, H: h, Pix: grow(b.guides[i].Pix, w*h)}
+		dsts = append(dsts, t.dst)
+		t.dst = b.pilots[i]
+	}
+	b.dsts = dsts
+	b.run(pilot, pilot.Header.Arch.Stride)
+	k := 0
+	for _, j := range jobs {
+		c := len(j.Src)
+		b.srcs, b.sigmas = b.srcs[:0], b.sigmas[:0]
+		for i := k; i < k+c; i++ {
+			b.srcs = append(b.srcs, b.tasks[i].src)
+			b.sigmas = append(b.sigmas, b.tasks[i].sigma)
+		}
+		RefinePlanes(b.guides[k:k+c], b.srcs, b.pilots[k:k+c], b.sigmas, RefineParams{})
+		k += c
+	}
+	for i := range b.tasks {
+		b.tasks[i].dst, b.tasks[i].guide = b.dsts[i], b.guides[i]
+	}
+}
+
+func growPlanes(ps []Plane, n int) []Plane {
+	for len(ps) < n {
+		ps = append(ps, Plane{})
+	}
+	return ps[:n]
 }
 
 // addColour converts a colour job to opponent planes in reused buffers and

@@ -13,6 +13,11 @@ type Arch struct {
 	Stride     int   `json:"stride"`      // default stride between patches at inference
 	Hidden     []int `json:"hidden"`      // widths of the hidden ReLU layers
 	SigmaInput bool  `json:"sigma_input"` // sigma/NormScale is an extra input feature
+
+	// Guided nets also see a guide patch, after the noisy patch and sigma:
+	// the model's pilot estimate refined by collaborative Wiener filtering
+	// (see [Model.Pilot] and [RefinePlanes]); they predict the guide's error.
+	Guided bool `json:"guided,omitempty"`
 }
 
 // Inputs is the number of input features of the net.
@@ -21,7 +26,18 @@ func (a Arch) Inputs() int {
 	if a.SigmaInput {
 		n++
 	}
+	if a.Guided {
+		n += a.PatchIn * a.PatchIn
+	}
 	return n
+}
+
+// guideOffset is the index of the first guide feature in an input row.
+func (a Arch) guideOffset() int {
+	if a.SigmaInput {
+		return a.PatchIn*a.PatchIn + 1
+	}
+	return a.PatchIn * a.PatchIn
 }
 
 // Outputs is the number of outputs of the net.
@@ -78,6 +94,10 @@ type Header struct {
 	Steps      int64              `json:"steps"`             // training steps so far
 	Samples    int64              `json:"samples"`           // training patches seen
 	Metrics    map[string]float64 `json:"metrics,omitempty"` // validation results
+
+	// Pilot is the header of a guided model's pilot, whose weights come
+	// first in the model's weights.
+	Pilot *Header `json:"pilot,omitempty"`
 }
 
 // Model is a trained denoiser: a header and a net. It is safe for concurrent
@@ -85,6 +105,11 @@ type Header struct {
 type Model struct {
 	Header Header
 	Net    *Net
+
+	// Pilot, set exactly when Header.Arch.Guided, makes the first estimate
+	// that the collaborative Wiener step refines into the guide; it is
+	// stored in the same file and never guided itself.
+	Pilot *Model
 }
 
 // NewModel returns a model with zero weights for the architecture.
@@ -113,5 +138,38 @@ func (m *Model) Clone() *Model {
 			h.Metrics[k] = v
 		}
 	}
-	return &Model{Header: h, Net: m.Net.Clone()}
+	c := &Model{Header: h, Net: m.Net.Clone()}
+	if m.Pilot != nil {
+		c.Pilot = m.Pilot.Clone()
+	}
+	return c
+}
+
+// NewGuided returns a guided model on top of pilot: the same architecture
+// with a guide input, its pilot a copy of pilot. A guided net predicts the
+// error of the guide (the pilot's estimate after collaborative Wiener
+// filtering), so its estimate is the guide minus its output. Its hidden
+// layers start as the pilot's (zero weights on the guide) and its last layer
+// at zero: a new guided model gives the guide itself, and training learns
+// corrections from the noisy and guide patches together.
+func NewGuided(name string, pilot *Model) (*Model, error) {
+	if pilot.Header.Arch.Guided {
+		return nil, errors.New("new guided model: the pilot is guided itself; " +
+			"use its pilot or train it further")
+	}
+	a := pilot.Header.Arch
+	a.Guided = true
+	m, err := NewModel(name, a, pilot.Header.NormScale)
+	if err != nil {
+		return nil, err
+	}
+	m.Header.TrainNoise = pilot.Header.TrainNoise
+	m.Pilot = pilot.Clone()
+	m.Pilot.Header.Pilot = nil
+	for i, l := range m.Net.Layers[:len(m.Net.Layers)-1] {
+		p := pilot.Net.Layers[i]
+		copy(l.W, p.W) // the first layer's extra (guide) rows come last
+		copy(l.B, p.B)
+	}
+	return m, nil
 }

@@ -68,6 +68,7 @@ func grow[T any](s []T, n int) []T {
 // where their estimates accumulate.
 type planeTask struct {
 	src, dst   Plane
+	guide      Plane // a guided net's guide; unused otherwise
 	sigma      float32
 	cw, ch     int // canvas: the plane grown to at least one output patch
 	xmap, ymap []int
@@ -123,6 +124,10 @@ type batcher struct {
 	opp     [][3]Plane // opponent-colour buffers, one set per colour job
 	oppOut  [][3]Plane
 	est     []float32
+
+	// A guided model's pilot estimates and guides, one per task.
+	pilots, guides, dsts, srcs []Plane
+	sigmas                     []float32
 }
 
 var batchers = sync.Pool{New: func() any { return new(batcher) }}
@@ -153,6 +158,7 @@ func (b *batcher) run(m *Model, stride int) {
 	scale := m.Header.NormScale
 	inv := 1 / scale
 	nin := a.Inputs()
+	gOff := a.guideOffset()
 	ti, pidx := 0, 0
 	for done := 0; done < total; {
 		rows := min(MaxBatchRows, total-done)
@@ -179,6 +185,16 @@ func (b *batcher) run(m *Model, stride int) {
 			if a.SigmaInput {
 				row[pi*pi] = t.sigma * inv
 			}
+			if a.Guided {
+				g := row[gOff:]
+				for dy := range pi {
+					base := t.ymap[oy+dy]
+					dr := g[dy*pi : (dy+1)*pi]
+					for dx, xi := range t.xmap[ox : ox+pi] {
+						dr[dx] = (t.guide.Pix[base+xi] - 127.5) * inv
+					}
+				}
+			}
 			pidx++
 		}
 
@@ -198,7 +214,12 @@ func (b *batcher) run(m *Model, stride int) {
 				acc := t.acc[ai : ai+po]
 				wsum := t.wsum[ai : ai+po]
 				win := b.win[dy*po : (dy+1)*po]
+				// A plain net predicts the noise of the noisy centre, a
+				// guided one the error of the guide's.
 				in := row[ci : ci+po]
+				if a.Guided {
+					in = row[gOff+ci : gOff+ci+po]
+				}
 				pr := pred[dy*po : (dy+1)*po]
 				for dx := range po {
 					est := (in[dx]-pr[dx])*scale + 127.5
@@ -217,11 +238,13 @@ func (b *batcher) run(m *Model, stride int) {
 // reset forgets the tasks, keeping their memory.
 func (b *batcher) reset() {
 	for i := range b.tasks {
-		b.tasks[i].src, b.tasks[i].dst = Plane{}, Plane{}
+		b.tasks[i].src, b.tasks[i].dst, b.tasks[i].guide = Plane{}, Plane{}, Plane{}
 	}
 	b.tasks = b.tasks[:0]
 	b.opp = b.opp[:0]
 	b.oppOut = b.oppOut[:0]
+	clear(b.dsts)
+	clear(b.srcs)
 }
 
 func checkPlanes(dst, src Plane) error {

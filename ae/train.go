@@ -44,6 +44,11 @@ type TrainConfig struct {
 	// Resume, when set, continues a run from a saved state: the loop starts
 	// at Resume.Step of Steps, with its optimiser moments.
 	Resume *TrainState
+
+	// Guided holds the training samples of a guided model (see
+	// [Model.GuidedSamples]), which trains on them instead of the clean
+	// planes; SigmaMin, SigmaMax and Corruption then do not apply.
+	Guided []GuidedSample
 }
 
 // Progress reports a training run's state.
@@ -119,8 +124,21 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 			usable = append(usable, p)
 		}
 	}
-	if len(usable) == 0 {
+	switch {
+	case m.Header.Arch.Guided && (len(cfg.Guided) == 0 || cfg.Corruption != nil):
+		return nil, errors.New("train: a guided model trains on guided samples " +
+			"(Model.GuidedSamples), with Gaussian noise only")
+	case !m.Header.Arch.Guided && len(cfg.Guided) > 0:
+		return nil, errors.New("train: guided samples given for a model that is not guided")
+	case len(usable) == 0 && len(cfg.Guided) == 0:
 		return nil, fmt.Errorf("train: no image is at least %dx%d", pi, pi)
+	}
+	for _, g := range cfg.Guided {
+		if g.Noisy.W < pi || g.Noisy.H < pi || len(g.Guide.Pix) != len(g.Noisy.Pix) ||
+			len(g.Clean.Pix) != len(g.Noisy.Pix) {
+			return nil, fmt.Errorf("train: a guided sample of %dx%d with mismatched or "+
+				"too small planes", g.Noisy.W, g.Noisy.H)
+		}
 	}
 
 	out := m.Clone()
@@ -252,6 +270,9 @@ type sampler struct {
 
 	corrupt      Corruption // nil: Gaussian over smin..smax
 	clean, noisy []float32  // corruption windows
+
+	guided   []GuidedSample // a guided model's samples
+	guideOff int            // where the guide patch starts in an input row
 }
 
 func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
@@ -261,7 +282,8 @@ func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
 		pi: a.PatchIn, po: a.PatchOut, off: (a.PatchIn - a.PatchOut) / 2,
 		sigmaInput: a.SigmaInput, inv: 1 / m.Header.NormScale,
 		smin: cfg.SigmaMin, smax: cfg.SigmaMax,
-		noise: make([]float32, a.PatchIn*a.PatchIn), corrupt: cfg.Corruption}
+		noise: make([]float32, a.PatchIn*a.PatchIn), corrupt: cfg.Corruption,
+		guided: cfg.Guided, guideOff: a.guideOffset()}
 	if s.corrupt != nil {
 		w := a.PatchIn + s.corrupt.Margin()
 		s.clean, s.noisy = make([]float32, w*w), make([]float32, w*w)
@@ -294,6 +316,10 @@ func newSampler(m *Model, planes []Plane, cfg TrainConfig) *sampler {
 func (s *sampler) fill(x, target []float32) {
 	if s.corrupt != nil {
 		s.fillCorrupt(x, target)
+		return
+	}
+	if s.guided != nil {
+		s.fillGuided(x, target)
 		return
 	}
 	pi, po := s.pi, s.po

@@ -1,0 +1,391 @@
+package ae
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Refinement by collaborative Wiener filtering: the network's estimate (the
+// pilot) finds, for every reference block, the most similar blocks nearby;
+// the noisy blocks of each group are moved to a 3-D transform domain (2-D DCT
+// of each block, Walsh–Hadamard across the group) and shrunk coefficient by
+// coefficient with the Wiener gain the pilot implies; the blocks go back and
+// are averaged with weights. This is the second step of BM3D (Dabov et al.,
+// 2007) with the network in place of BM3D's hard-thresholding first step; it
+// adds what a patch-local network cannot see: other, similar parts of the
+// same image.
+
+// RefineParams tunes the refinement. The zero value of a field takes the
+// default given beside it.
+type RefineParams struct {
+	Search  int     // half side of the search window (default 12)
+	Step    int     // stride between reference blocks (default 3)
+	Group   int     // most blocks in a group, a power of two (default 32)
+	MaxDist float32 // largest mean squared pilot difference of a match (default 400)
+}
+
+const refineBlock = 8 // block side; the DCT below is written for 8
+
+func (p RefineParams) withDefaults() RefineParams {
+	if p.Search <= 0 {
+		p.Search = 12
+	}
+	if p.Step <= 0 {
+		p.Step = 3
+	}
+	if p.Group <= 0 {
+		p.Group = 32
+	}
+	p.Group = 1 << (bits(p.Group) - 1)
+	if p.MaxDist <= 0 {
+		p.MaxDist = 400
+	}
+	return p
+}
+
+// bits is the number of bits needed for v > 0.
+func bits(v int) int {
+	n := 0
+	for ; v > 0; v >>= 1 {
+		n++
+	}
+	return n
+}
+
+// refineTile is the side of the reference area one worker handles at a time;
+// it bounds the memory of the precomputed block transforms.
+const refineTile = 96
+
+// RefinePlanes writes into dst the Wiener refinement of noisy planes given
+// the network's estimate pilot; every plane of an image shares the groups
+// found on pilot[0] (the luminance of an opponent-colour image), and
+// sigmas[c] is plane c's noise deviation on the 0–255 scale. Planes smaller
+// than a block are copied from pilot.
+func RefinePlanes(dst, noisy, pilot []Plane, sigmas []float32, prm RefineParams) {
+	prm = prm.withDefaults()
+	w, h := pilot[0].W, pilot[0].H
+	if w < refineBlock || h < refineBlock {
+		for c := range dst {
+			copy(dst[c].Pix, pilot[c].Pix)
+		}
+		return
+	}
+	type tile struct{ x0, y0 int }
+	var tiles []tile
+	for y := 0; y <= h-refineBlock; y += refineTile {
+		for x := 0; x <= w-refineBlock; x += refineTile {
+			tiles = append(tiles, tile{x, y})
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(tiles))
+	accs := make([]*refineAcc, workers)
+	var wg sync.WaitGroup
+	next := make(chan tile)
+	for k := range workers {
+		accs[k] = newRefineAcc(len(noisy), w, h)
+		wg.Add(1)
+		go func(a *refineAcc) {
+			defer wg.Done()
+			var s refineScratch
+			for t := range next {
+				s.tile(a, noisy, pilot, sigmas, prm, t.x0, t.y0)
+			}
+		}(accs[k])
+	}
+	for _, t := range tiles {
+		next <- t
+	}
+	close(next)
+	wg.Wait()
+	for c := range dst {
+		for i := range dst[c].Pix {
+			var num, den float32
+			for _, a := range accs {
+				num += a.num[c][i]
+				den += a.den[c][i]
+			}
+			if den > 0 {
+				dst[c].Pix[i] = num / den
+			} else {
+				dst[c].Pix[i] = pilot[c].Pix[i]
+			}
+		}
+	}
+}
+
+type refineAcc struct {
+	w        int
+	num, den [][]float32
+}
+
+func newRefineAcc(planes, w, h int) *refineAcc {
+	a := &refineAcc{w: w}
+	for range planes {
+		a.num = append(a.num, make([]float32, w*h))
+		a.den = append(a.den, make([]float32, w*h))
+	}
+	return a
+}
+
+// refineScratch holds one worker's buffers.
+type refineScratch struct {
+	// Block DCTs of the tile's extended area, per plane: position
+	// (x-ex0, y-ey0) at index ((y-ey0)*ew+(x-ex0))*64.
+	dy, dp       [][]float32
+	ex0, ey0, ew int
+	cand         []match
+	gy, gp       []float32
+	blk          [64]float32
+}
+
+type match struct {
+	d    float32
+	x, y int32
+}
+
+// tile refines the reference blocks whose top-left corners lie in
+// [x0, x0+refineTile) × [y0, y0+refineTile).
+func (s *refineScratch) tile(a *refineAcc, noisy, pilot []Plane, sigmas []float32,
+	prm RefineParams, x0, y0 int) {
+	w, h := pilot[0].W, pilot[0].H
+	const k = refineBlock
+	lastX, lastY := w-k, h-k
+	x1, y1 := min(x0+refineTile, lastX+1), min(y0+refineTile, lastY+1)
+	s.ex0, s.ey0 = max(0, x0-prm.Search), max(0, y0-prm.Search)
+	ex1, ey1 := min(lastX+1, x1+prm.Search), min(lastY+1, y1+prm.Search)
+	s.ew = ex1 - s.ex0
+	n := s.ew * (ey1 - s.ey0) * 64
+	for len(s.dy) < len(noisy) {
+		s.dy, s.dp = append(s.dy, nil), append(s.dp, nil)
+	}
+	for c := range noisy {
+		s.dy[c] = grow(s.dy[c], n)
+		s.dp[c] = grow(s.dp[c], n)
+		for y := s.ey0; y < ey1; y++ {
+			for x := s.ex0; x < ex1; x++ {
+				o := ((y-s.ey0)*s.ew + (x - s.ex0)) * 64
+				dct8(s.dy[c][o:o+64], noisy[c], x, y)
+				dct8(s.dp[c][o:o+64], pilot[c], x, y)
+			}
+		}
+	}
+	refs := func(lo, hi, last int, dst []int) []int {
+		dst = dst[:0]
+		for v := lo; v < hi; v += prm.Step {
+			dst = append(dst, v)
+		}
+		// The last block position always gets a reference, so that the
+		// right and bottom edges are covered.
+		if hi == last+1 && (len(dst) == 0 || dst[len(dst)-1] != last) {
+			dst = append(dst, last)
+		}
+		return dst
+	}
+	xs := refs(x0, x1, lastX, nil)
+	ys := refs(y0, y1, lastY, nil)
+	for _, ry := range ys {
+		for _, rx := range xs {
+			s.group(a, noisy, pilot, sigmas, prm, rx, ry, ex1, ey1)
+		}
+	}
+}
+
+// group finds the blocks like (rx, ry) and filters them together.
+func (s *refineScratch) group(a *refineAcc, noisy, pilot []Plane, sigmas []float32,
+	prm RefineParams, rx, ry, ex1, ey1 int) {
+	const k = refineBlock
+	p := pilot[0]
+	limit := prm.MaxDist * k * k
+	s.cand = s.cand[:0]
+	for y := max(s.ey0, ry-prm.Search); y < min(ey1, ry+prm.Search+1); y++ {
+		for x := max(s.ex0, rx-prm.Search); x < min(ex1, rx+prm.Search+1); x++ {
+			var d float32
+			for r := range k {
+				a := p.Pix[(ry+r)*p.W+rx : (ry+r)*p.W+rx+k]
+				b := p.Pix[(y+r)*p.W+x : (y+r)*p.W+x+k]
+				e0, e1, e2, e3 := a[0]-b[0], a[1]-b[1], a[2]-b[2], a[3]-b[3]
+				e4, e5, e6, e7 := a[4]-b[4], a[5]-b[5], a[6]-b[6], a[7]-b[7]
+				d += e0*e0 + e1*e1 + e2*e2 + e3*e3 + e4*e4 + e5*e5 + e6*e6 + e7*e7
+				if d > limit {
+					break
+				}
+			}
+			if d <= limit {
+				s.cand = insertMatch(s.cand, match{d, int32(x), int32(y)}, prm.Group)
+			}
+		}
+	}
+	g := 1 << (bits(len(s.cand)) - 1)
+	s.gy = grow(s.gy, g*64)
+	s.gp = grow(s.gp, g*64)
+	kw := &kaiser8
+	for c := range noisy {
+		for i, m := range s.cand[:g] {
+			o := ((int(m.y)-s.ey0)*s.ew + (int(m.x) - s.ex0)) * 64
+			copy(s.gy[i*64:(i+1)*64], s.dy[c][o:o+64])
+			copy(s.gp[i*64:(i+1)*64], s.dp[c][o:o+64])
+		}
+		wht(s.gy, g)
+		wht(s.gp, g)
+		sig2 := sigmas[c] * sigmas[c]
+		var wsum float32
+		for i, v := range s.gp[:g*64] {
+			p2 := v * v
+			gain := p2 / (p2 + sig2)
+			s.gy[i] *= gain
+			wsum += gain * gain
+		}
+		wht(s.gy, g)
+		weight := 1 / max(wsum*sig2, 1e-6)
+		num, den := a.num[c], a.den[c]
+		for i, m := range s.cand[:g] {
+			idct8(s.blk[:], s.gy[i*64:(i+1)*64])
+			for r := range k {
+				o := (int(m.y)+r)*a.w + int(m.x)
+				nr, dr := num[o:o+k], den[o:o+k]
+				for j := range k {
+					wk := weight * kw[r*k+j]
+					nr[j] += wk * s.blk[r*k+j]
+					dr[j] += wk
+				}
+			}
+		}
+	}
+}
+
+// insertMatch keeps ms sorted by distance and at most n long.
+func insertMatch(ms []match, m match, n int) []match {
+	if len(ms) == n && m.d >= ms[n-1].d {
+		return ms
+	}
+	if len(ms) < n {
+		ms = append(ms, m)
+	}
+	i := len(ms) - 1
+	for ; i > 0 && ms[i-1].d > m.d; i-- {
+		ms[i] = ms[i-1]
+	}
+	ms[i] = m
+	return ms
+}
+
+// wht applies the orthonormal Walsh–Hadamard transform across the g blocks
+// of a group (g a power of two), to each of the 64 coefficients; it is its
+// own inverse.
+func wht(v []float32, g int) {
+	if g == 1 {
+		return
+	}
+	for h := 1; h < g; h *= 2 {
+		for i := 0; i < g; i += 2 * h {
+			for j := i; j < i+h; j++ {
+				a, b := v[j*64:j*64+64], v[(j+h)*64:(j+h)*64+64]
+				for c := range 64 {
+					x, y := a[c], b[c]
+					a[c], b[c] = x+y, x-y
+				}
+			}
+		}
+	}
+	sc := float32(1 / math.Sqrt(float64(g)))
+	for i := range v[:g*64] {
+		v[i] *= sc
+	}
+}
+
+// dct8Mat is the orthonormal 8-point DCT-II matrix, row u = frequency.
+var dct8Mat = func() (m [64]float32) {
+	for u := range 8 {
+		a := math.Sqrt(2.0 / 8)
+		if u == 0 {
+			a = math.Sqrt(1.0 / 8)
+		}
+		for x := range 8 {
+			m[u*8+x] = float32(a * math.Cos(float64(2*x+1)*float64(u)*math.Pi/16))
+		}
+	}
+	return m
+}()
+
+// kaiser8 is the 8×8 Kaiser window (beta 2) that weights aggregated blocks.
+var kaiser8 = func() (w [64]float32) {
+	i0 := func(x float64) float64 { // modified Bessel function of order 0
+		s, t := 1.0, 1.0
+		for k := 1; k < 30; k++ {
+			t *= (x / 2) / float64(k)
+			s += t * t
+		}
+		return s
+	}
+	const beta = 2.0
+	var k1 [8]float64
+	for n := range 8 {
+		r := 2*float64(n)/7 - 1
+		k1[n] = i0(beta*math.Sqrt(1-r*r)) / i0(beta)
+	}
+	for y := range 8 {
+		for x := range 8 {
+			w[y*8+x] = float32(k1[y] * k1[x])
+		}
+	}
+	return w
+}()
+
+// dct8 writes the 2-D DCT of the 8×8 block of p at (x, y) into dst.
+func dct8(dst []float32, p Plane, x, y int) {
+	var t [64]float32
+	m := &dct8Mat
+	// Rows: t[r][u] = sum_x m[u][x] * p[r][x].
+	for r := range 8 {
+		row := p.Pix[(y+r)*p.W+x : (y+r)*p.W+x+8]
+		for u := range 8 {
+			mu := m[u*8 : u*8+8]
+			t[r*8+u] = mu[0]*row[0] + mu[1]*row[1] + mu[2]*row[2] + mu[3]*row[3] +
+				mu[4]*row[4] + mu[5]*row[5] + mu[6]*row[6] + mu[7]*row[7]
+		}
+	}
+	// Columns: dst[v][u] = sum_r m[v][r] * t[r][u].
+	for v := range 8 {
+		mv := m[v*8 : v*8+8]
+		for u := range 8 {
+			dst[v*8+u] = mv[0]*t[u] + mv[1]*t[8+u] + mv[2]*t[16+u] + mv[3]*t[24+u] +
+				mv[4]*t[32+u] + mv[5]*t[40+u] + mv[6]*t[48+u] + mv[7]*t[56+u]
+		}
+	}
+}
+
+// dct8T is dct8Mat transposed: row x holds every frequency's weight at x.
+var dct8T = func() (t [64]float32) {
+	for u := range 8 {
+		for x := range 8 {
+			t[x*8+u] = dct8Mat[u*8+x]
+		}
+	}
+	return t
+}()
+
+// idct8 inverts dct8: dst gets the 8×8 block whose transform is src.
+func idct8(dst, src []float32) {
+	var t [64]float32
+	mt := &dct8T
+	src = src[:64]
+	// Columns: t[r][u] = sum_v m[v][r] * src[v][u].
+	for r := range 8 {
+		c := mt[r*8 : r*8+8]
+		for u := range 8 {
+			t[r*8+u] = c[0]*src[u] + c[1]*src[8+u] + c[2]*src[16+u] + c[3]*src[24+u] +
+				c[4]*src[32+u] + c[5]*src[40+u] + c[6]*src[48+u] + c[7]*src[56+u]
+		}
+	}
+	// Rows: dst[r][x] = sum_u t[r][u] * m[u][x].
+	dst = dst[:64]
+	for r := range 8 {
+		tr := t[r*8 : r*8+8]
+		for x := range 8 {
+			c := mt[x*8 : x*8+8]
+			dst[r*8+x] = tr[0]*c[0] + tr[1]*c[1] + tr[2]*c[2] + tr[3]*c[3] +
+				tr[4]*c[4] + tr[5]*c[5] + tr[6]*c[6] + tr[7]*c[7]
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package ae
+
+import (
+	"context"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+)
+
+func TestDCT8Inverts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := Plane{W: 11, H: 9, Pix: make([]float32, 99)}
+	for i := range p.Pix {
+		p.Pix[i] = float32(rng.IntN(256))
+	}
+	var c, back [64]float32
+	dct8(c[:], p, 2, 1)
+	// Orthonormal: the DC coefficient is 8 times the mean, energy is kept.
+	var sum, e1, e2 float64
+	for r := range 8 {
+		for x := range 8 {
+			v := float64(p.Pix[(1+r)*11+2+x])
+			sum += v
+			e1 += v * v
+		}
+	}
+	for _, v := range c {
+		e2 += float64(v) * float64(v)
+	}
+	if math.Abs(float64(c[0])-sum/8) > 1e-2 || math.Abs(e1-e2)/e1 > 1e-5 {
+		t.Fatalf("DC %v want %v; energy %v want %v", c[0], sum/8, e2, e1)
+	}
+	idct8(back[:], c[:])
+	for r := range 8 {
+		for x := range 8 {
+			if d := back[r*8+x] - p.Pix[(1+r)*11+2+x]; math.Abs(float64(d)) > 1e-3 {
+				t.Fatalf("(%d,%d): %v after the round trip, want %v", x, r, back[r*8+x],
+					p.Pix[(1+r)*11+2+x])
+			}
+		}
+	}
+}
+
+func TestWHTIsItsOwnInverse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, g := range []int{1, 2, 4, 8, 32} {
+		v := make([]float32, g*64)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		orig := append([]float32(nil), v...)
+		wht(v, g)
+		if g > 1 {
+			// The first block becomes the scaled sum of all blocks.
+			var s float64
+			for i := range g {
+				s += float64(orig[i*64])
+			}
+			if d := float64(v[0]) - s/math.Sqrt(float64(g)); math.Abs(d) > 1e-4 {
+				t.Fatalf("g=%d: first coefficient off by %v", g, d)
+			}
+		}
+		wht(v, g)
+		for i := range v {
+			if math.Abs(float64(v[i]-orig[i])) > 1e-4 {
+				t.Fatalf("g=%d: %v after two transforms, want %v", g, v[i], orig[i])
+			}
+		}
+	}
+}
+
+func TestInsertMatchKeepsTheNearest(t *testing.T) {
+	var ms []match
+	for i, d := range []float32{5, 1, 9, 3, 7, 0, 8} {
+		ms = insertMatch(ms, match{d: d, x: int32(i)}, 4)
+	}
+	want := []float32{0, 1, 3, 5}
+	for i, m := range ms {
+		if m.d != want[i] {
+			t.Fatalf("matches %v, want distances %v", ms, want)
+		}
+	}
+}
+
+// cameraCrop loads a grey crop of the shipped example photograph.
+func cameraCrop(t *testing.T, x0, y0, w, h int) Plane {
+	t.Helper()
+	f, err := os.Open("../examples/images/camera.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := ImagePlanes(img)[0]
+	p := Plane{W: w, H: h, Pix: make([]float32, w*h)}
+	for y := range h {
+		copy(p.Pix[y*w:(y+1)*w], full.Pix[(y0+y)*full.W+x0:])
+	}
+	return p
+}
+
+func noisyCopy(p Plane, sigma float64, rng *rand.Rand) Plane {
+	n := Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
+	for i, v := range p.Pix {
+		n.Pix[i] = v + float32(rng.NormFloat64()*sigma)
+	}
+	return n
+}
+
+// With the clean image as the pilot, the Wiener step is an oracle filter: it
+// must remove most of the noise. With the shipped network's estimate as the
+// pilot it must improve on that estimate, which is the point of it.
+func TestRefineImprovesOnThePilot(t *testing.T) {
+	clean := cameraCrop(t, 100, 60, 203, 157) // odd sizes: edge references
+	noisy := noisyCopy(clean, 25, rand.New(rand.NewPCG(5, 6)))
+	out := Plane{W: clean.W, H: clean.H, Pix: make([]float32, len(clean.Pix))}
+	RefinePlanes([]Plane{out}, []Plane{noisy}, []Plane{clean}, []float32{25}, RefineParams{})
+	if got, noisyDB := planePSNR(out, clean), planePSNR(noisy, clean); got < noisyDB+13 {
+		t.Fatalf("oracle pilot: %.2f dB from %.2f noisy, want 13 dB better", got, noisyDB)
+	}
+
+	m, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pilot := Plane{W: clean.W, H: clean.H, Pix: make([]float32, len(clean.Pix))}
+	if err := m.DenoisePlane(pilot, noisy, 25, 0); err != nil {
+		t.Fatal(err)
+	}
+	RefinePlanes([]Plane{out}, []Plane{noisy}, []Plane{pilot}, []float32{25}, RefineParams{})
+	p0, p1 := planePSNR(pilot, clean), planePSNR(out, clean)
+	t.Logf("network %.2f dB, refined %.2f dB", p0, p1)
+	if p1 < p0+0.05 {
+		t.Fatalf("refined %.2f dB, network alone %.2f: want at least 0.05 dB better", p1, p0)
+	}
+}
+
+func TestRefineSmallAndFlatPlanes(t *testing.T) {
+	small := Plane{W: 7, H: 30, Pix: make([]float32, 210)}
+	for i := range small.Pix {
+		small.Pix[i] = float32(i)
+	}
+	out := Plane{W: 7, H: 30, Pix: make([]float32, 210)}
+	RefinePlanes([]Plane{out}, []Plane{small}, []Plane{small}, []float32{10}, RefineParams{})
+	for i, v := range out.Pix {
+		if v != small.Pix[i] {
+			t.Fatalf("a plane narrower than a block: pixel %d is %v, want the pilot's %v",
+				i, v, small.Pix[i])
+		}
+	}
+	flat := Plane{W: 40, H: 33, Pix: make([]float32, 40*33)}
+	for i := range flat.Pix {
+		flat.Pix[i] = 77
+	}
+	out = Plane{W: 40, H: 33, Pix: make([]float32, len(flat.Pix))}
+	RefinePlanes([]Plane{out}, []Plane{flat}, []Plane{flat}, []float32{0.5}, RefineParams{})
+	for i, v := range out.Pix {
+		if math.Abs(float64(v-77)) > 1e-3 || math.IsNaN(float64(v)) {
+			t.Fatalf("flat plane: pixel %d is %v, want 77", i, v)
+		}
+	}
+}
+
+func guidedTestModel(t *testing.T) *Model {
+	t.Helper()
+	pilot := testModel(t, Arch{PatchIn: 9, PatchOut: 5, Stride: 2, Hidden: []int{16},
+		SigmaInput: true})
+	pilot.Net.InitHe(rand.New(rand.NewPCG(7, 8)), 0.1)
+	m, err := NewGuided("q", pilot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.Version = "q-1"
+	return m
+}
+
+// A new guided model has a zero last layer, so it gives back its guide: the
+// pilot's estimate refined by collaborative Wiener filtering. The file keeps
+// the pilot and refuses to lose it.
+func TestGuidedModelStartsAsItsGuide(t *testing.T) {
+	m := guidedTestModel(t)
+	if m.Net.In() != m.Pilot.Net.In()+81 {
+		t.Fatalf("guided inputs %d, pilot %d: want 81 more", m.Net.In(), m.Pilot.Net.In())
+	}
+	src := noisyCopy(cameraCrop(t, 50, 70, 31, 23), 20, rand.New(rand.NewPCG(9, 9)))
+	pilot := Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
+	want := Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
+	got := Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
+	if err := m.Pilot.DenoisePlane(pilot, src, 20, 0); err != nil {
+		t.Fatal(err)
+	}
+	RefinePlanes([]Plane{want}, []Plane{src}, []Plane{pilot}, []float32{20}, RefineParams{})
+	if err := m.DenoisePlane(got, src, 20, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got.Pix {
+		if math.Abs(float64(got.Pix[i]-want.Pix[i])) > 1e-3 {
+			t.Fatalf("pixel %d: guided %v, guide %v", i, got.Pix[i], want.Pix[i])
+		}
+	}
+	var differ bool
+	for i := range want.Pix {
+		differ = differ || math.Abs(float64(want.Pix[i]-pilot.Pix[i])) > 0.5
+	}
+	if !differ {
+		t.Fatal("the guide equals the pilot: the refinement did nothing")
+	}
+
+	data, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Pilot == nil || back.Pilot.Version() != "test-1" || !back.Header.Arch.Guided ||
+		len(back.Pilot.Net.Params) != len(m.Pilot.Net.Params) {
+		t.Fatalf("decoded guided model: %+v, pilot %v", back.Header, back.Pilot)
+	}
+	for i, v := range m.Pilot.Net.Params {
+		if back.Pilot.Net.Params[i] != v {
+			t.Fatalf("pilot param %d changed", i)
+		}
+	}
+	for i, v := range m.Net.Params {
+		if back.Net.Params[i] != v {
+			t.Fatalf("param %d changed", i)
+		}
+	}
+
+	lost := m.Clone()
+	lost.Pilot = nil
+	if _, err := lost.MarshalBinary(); err == nil {
+		t.Fatal("a guided model without a pilot was encoded")
+	}
+	if _, err := NewGuided("again", m); err == nil {
+		t.Fatal("a guided model became a pilot")
+	}
+}
+
+// Training a guided model on its samples must lower the noise error, and the
+// guided trainer must refuse what does not fit.
+func TestGuidedTraining(t *testing.T) {
+	m := guidedTestModel(t)
+	clean := []Plane{cameraCrop(t, 0, 0, 64, 64), cameraCrop(t, 200, 200, 64, 64)}
+	ctx := context.Background()
+	samples, err := m.GuidedSamples(ctx, clean, 2, 20, 30, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != 4 || samples[0].Sigma < 20 || samples[0].Sigma > 30 {
+		t.Fatalf("%d samples, first sigma %v", len(samples), samples[0].Sigma)
+	}
+	again, _ := m.GuidedSamples(ctx, clean, 2, 20, 30, 1)
+	if again[3].Noisy.Pix[100] != samples[3].Noisy.Pix[100] {
+		t.Fatal("guided samples differ between runs with one seed")
+	}
+	var first, last Progress
+	got, err := Train(ctx, m, nil, TrainConfig{Steps: 300, Batch: 64, LR: 1e-3,
+		Guided: samples, LogEvery: 50, Progress: func(p Progress) {
+			if p.Step == 50 {
+				first = p
+			}
+			last = p
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(last.MSE < first.MSE) || got.Pilot == nil {
+		t.Fatalf("noise MSE %.1f at step 50, %.1f at 300: want lower", first.MSE, last.MSE)
+	}
+	if _, err := Train(ctx, m, clean, TrainConfig{Steps: 1}); err == nil {
+		t.Fatal("a guided model trained without guided samples")
+	}
+	if _, err := Train(ctx, m.Pilot, clean, TrainConfig{Steps: 1, Guided: samples}); err == nil {
+		t.Fatal("a plain model trained on guided samples")
+	}
+	if _, err := m.Pilot.GuidedSamples(ctx, clean, 1, 20, 30, 1); err == nil {
+		t.Fatal("guided samples from a plain model")
+	}
+	bad := append([]GuidedSample(nil), samples...)
+	bad[0].Guide = Plane{W: 3, H: 3, Pix: make([]float32, 9)}
+	if _, err := Train(ctx, m, nil, TrainConfig{Steps: 1, Guided: bad}); err == nil {
+		t.Fatal("a mismatched guided sample was accepted")
+	}
+}
