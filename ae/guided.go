@@ -8,11 +8,12 @@ import (
 )
 
 // GuidedSample is one training image for a guided model: a noisy plane, the
-// guide the model's pilot and refinement make of it, the clean plane and the
-// noise deviation.
+// guides that the model's pilot and MakeGuides make of it, the clean plane
+// and the noise deviation.
 type GuidedSample struct {
-	Noisy, Guide, Clean Plane
-	Sigma               float32
+	Noisy, Clean Plane
+	Guides       [2]Plane
+	Sigma        float32
 }
 
 // GuidedSamples corrupts each clean plane perPlane times with Gaussian noise
@@ -49,10 +50,13 @@ func (m *Model) GuidedSamples(ctx context.Context, clean []Plane, perPlane int,
 			if err := m.Pilot.DenoisePlane(pilot, noisy, sigma, 0); err != nil {
 				return out, fmt.Errorf("guided samples: %w", err)
 			}
-			guide := Plane{W: c.W, H: c.H, Pix: make([]float32, len(c.Pix))}
-			RefinePlanes([]Plane{guide}, []Plane{noisy}, []Plane{pilot}, []float32{sigma},
-				RefineParams{})
-			out = append(out, GuidedSample{Noisy: noisy, Guide: guide, Clean: c, Sigma: sigma})
+			var g [3]Plane
+			for i := range g {
+				g[i] = Plane{W: c.W, H: c.H, Pix: make([]float32, len(c.Pix))}
+			}
+			MakeGuides(g[:1], g[1:2], g[2:], []Plane{noisy}, []Plane{pilot}, []float32{sigma})
+			out = append(out, GuidedSample{Noisy: noisy, Clean: c, Guides: [2]Plane{g[0], g[1]},
+				Sigma: sigma})
 		}
 	}
 	if len(out) == 0 {
@@ -62,8 +66,8 @@ func (m *Model) GuidedSamples(ctx context.Context, clean []Plane, perPlane int,
 }
 
 // fillGuided is fill for a guided model: patches of fixed noisy samples
-// with their guides, flipped or rotated at random; the target is the
-// guide's error, which the net learns to correct.
+// with their guides, flipped or rotated at random; the target is the error
+// of the guides' mean, which the net learns to correct.
 func (s *sampler) fillGuided(x, target []float32) {
 	pi, po := s.pi, s.po
 	nin := len(x) / (len(target) / (po * po))
@@ -73,12 +77,13 @@ func (s *sampler) fillGuided(x, target []float32) {
 		x0, y0 := s.rng.IntN(w-pi+1), s.rng.IntN(g.Noisy.H-pi+1)
 		idx := s.dihedral[s.rng.IntN(8)]
 		row := x[r*nin : (r+1)*nin]
-		gr := row[s.guideOff:]
+		g1, g2 := row[s.guideOff:s.guideOff+pi*pi], row[s.guideOff+pi*pi:]
 		for i, j := range idx {
 			k := (y0+j/pi)*w + x0 + j%pi
+			a, b := g.Guides[0].Pix[k], g.Guides[1].Pix[k]
 			row[i] = (g.Noisy.Pix[k] - 127.5) * s.inv
-			gr[i] = (g.Guide.Pix[k] - 127.5) * s.inv
-			s.noise[i] = g.Guide.Pix[k] - g.Clean.Pix[k]
+			g1[i], g2[i] = (a-127.5)*s.inv, (b-127.5)*s.inv
+			s.noise[i] = 0.5*(a+b) - g.Clean.Pix[k]
 		}
 		if s.sigmaInput {
 			row[pi*pi] = g.Sigma * s.inv

@@ -161,18 +161,18 @@ func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
 }
 
 // guide runs the pilot over every task, at the pilot's own stride, and
-// refines each image's estimate into its tasks' guides, sharing the groups
-// of an image's first plane among its planes.
+// makes each image's two guides ([MakeGuides]).
 func (b *batcher) guide(pilot *Model, jobs []Job) {
 	n := len(b.tasks)
-	b.pilots = growPlanes(b.pilots, n)
-	b.guides = growPlanes(b.guides, n)
+	b.pilots, b.basics = growPlanes(b.pilots, n), growPlanes(b.basics, n)
+	b.guides1, b.guides2 = growPlanes(b.guides1, n), growPlanes(b.guides2, n)
 	dsts := b.dsts[:0]
 	for i := range b.tasks {
 		t := &b.tasks[i]
 		w, h := t.src.W, t.src.H
-		b.pilots[i] = Plane{W: w, H: h, Pix: grow(b.pilots[i].Pix, w*h)}
-		b.guides[i] = Plane{W: w, H: h, Pix: grow(b.guides[i].Pix, w*h)}
+		for _, ps := range [][]Plane{b.pilots, b.basics, b.guides1, b.guides2} {
+			ps[i] = Plane{W: w, H: h, Pix: grow(ps[i].Pix, w*h)}
+		}
 		dsts = append(dsts, t.dst)
 		t.dst = b.pilots[i]
 	}
@@ -186,11 +186,13 @@ func (b *batcher) guide(pilot *Model, jobs []Job) {
 			b.srcs = append(b.srcs, b.tasks[i].src)
 			b.sigmas = append(b.sigmas, b.tasks[i].sigma)
 		}
-		RefinePlanes(b.guides[k:k+c], b.srcs, b.pilots[k:k+c], b.sigmas, RefineParams{})
+		MakeGuides(b.guides1[k:k+c], b.guides2[k:k+c], b.basics[k:k+c], b.srcs,
+			b.pilots[k:k+c], b.sigmas)
 		k += c
 	}
 	for i := range b.tasks {
-		b.tasks[i].dst, b.tasks[i].guide = b.dsts[i], b.guides[i]
+		t := &b.tasks[i]
+		t.dst, t.guide = b.dsts[i], [2]Plane{b.guides1[i], b.guides2[i]}
 	}
 }
 

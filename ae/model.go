@@ -14,9 +14,10 @@ type Arch struct {
 	Hidden     []int `json:"hidden"`      // widths of the hidden ReLU layers
 	SigmaInput bool  `json:"sigma_input"` // sigma/NormScale is an extra input feature
 
-	// Guided nets also see a guide patch, after the noisy patch and sigma:
-	// the model's pilot estimate refined by collaborative Wiener filtering
-	// (see [Model.Pilot] and [RefinePlanes]); they predict the guide's error.
+	// Guided nets also see two guide patches after the noisy patch and
+	// sigma (see [MakeGuides]): the pilot's estimate and BM3D's first-step
+	// estimate, each refined by collaborative Wiener filtering. They predict
+	// the error of the guides' mean.
 	Guided bool `json:"guided,omitempty"`
 }
 
@@ -27,7 +28,7 @@ func (a Arch) Inputs() int {
 		n++
 	}
 	if a.Guided {
-		n += a.PatchIn * a.PatchIn
+		n += 2 * a.PatchIn * a.PatchIn
 	}
 	return n
 }
@@ -146,12 +147,11 @@ func (m *Model) Clone() *Model {
 }
 
 // NewGuided returns a guided model on top of pilot: the same architecture
-// with a guide input, its pilot a copy of pilot. A guided net predicts the
-// error of the guide (the pilot's estimate after collaborative Wiener
-// filtering), so its estimate is the guide minus its output. Its hidden
-// layers start as the pilot's (zero weights on the guide) and its last layer
-// at zero: a new guided model gives the guide itself, and training learns
-// corrections from the noisy and guide patches together.
+// with guide inputs, its pilot a copy of pilot. A guided net predicts the
+// error of its guides' mean, so its estimate is that mean minus its output.
+// Its hidden layers start as the pilot's (zero weights on the guides) and its
+// last layer at zero: a new guided model gives the guides' mean, and training
+// learns from the noisy and guide patches together where to trust which.
 func NewGuided(name string, pilot *Model) (*Model, error) {
 	if pilot.Header.Arch.Guided {
 		return nil, errors.New("new guided model: the pilot is guided itself; " +

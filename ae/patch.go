@@ -68,7 +68,7 @@ func grow[T any](s []T, n int) []T {
 // where their estimates accumulate.
 type planeTask struct {
 	src, dst   Plane
-	guide      Plane // a guided net's guide; unused otherwise
+	guide      [2]Plane // a guided net's guides; unused otherwise
 	sigma      float32
 	cw, ch     int // canvas: the plane grown to at least one output patch
 	xmap, ymap []int
@@ -125,9 +125,10 @@ type batcher struct {
 	oppOut  [][3]Plane
 	est     []float32
 
-	// A guided model's pilot estimates and guides, one per task.
-	pilots, guides, dsts, srcs []Plane
-	sigmas                     []float32
+	// A guided model's pilot and first-step estimates and guides, one per
+	// task.
+	pilots, basics, guides1, guides2, dsts, srcs []Plane
+	sigmas, mean                                 []float32
 }
 
 var batchers = sync.Pool{New: func() any { return new(batcher) }}
@@ -159,6 +160,7 @@ func (b *batcher) run(m *Model, stride int) {
 	inv := 1 / scale
 	nin := a.Inputs()
 	gOff := a.guideOffset()
+	b.mean = grow(b.mean, po)
 	ti, pidx := 0, 0
 	for done := 0; done < total; {
 		rows := min(MaxBatchRows, total-done)
@@ -186,12 +188,13 @@ func (b *batcher) run(m *Model, stride int) {
 				row[pi*pi] = t.sigma * inv
 			}
 			if a.Guided {
-				g := row[gOff:]
+				g1, g2 := row[gOff:gOff+pi*pi], row[gOff+pi*pi:gOff+2*pi*pi]
 				for dy := range pi {
 					base := t.ymap[oy+dy]
-					dr := g[dy*pi : (dy+1)*pi]
+					d1, d2 := g1[dy*pi:(dy+1)*pi], g2[dy*pi:(dy+1)*pi]
 					for dx, xi := range t.xmap[ox : ox+pi] {
-						dr[dx] = (t.guide.Pix[base+xi] - 127.5) * inv
+						d1[dx] = (t.guide[0].Pix[base+xi] - 127.5) * inv
+						d2[dx] = (t.guide[1].Pix[base+xi] - 127.5) * inv
 					}
 				}
 			}
@@ -215,10 +218,15 @@ func (b *batcher) run(m *Model, stride int) {
 				wsum := t.wsum[ai : ai+po]
 				win := b.win[dy*po : (dy+1)*po]
 				// A plain net predicts the noise of the noisy centre, a
-				// guided one the error of the guide's.
+				// guided one the error of its guides' mean.
 				in := row[ci : ci+po]
 				if a.Guided {
-					in = row[gOff+ci : gOff+ci+po]
+					g1 := row[gOff+ci : gOff+ci+po]
+					g2 := row[gOff+pi*pi+ci : gOff+pi*pi+ci+po]
+					in = b.mean[:po]
+					for dx := range po {
+						in[dx] = 0.5 * (g1[dx] + g2[dx])
+					}
 				}
 				pr := pred[dy*po : (dy+1)*po]
 				for dx := range po {
@@ -238,7 +246,7 @@ func (b *batcher) run(m *Model, stride int) {
 // reset forgets the tasks, keeping their memory.
 func (b *batcher) reset() {
 	for i := range b.tasks {
-		b.tasks[i].src, b.tasks[i].dst, b.tasks[i].guide = Plane{}, Plane{}, Plane{}
+		b.tasks[i].src, b.tasks[i].dst, b.tasks[i].guide = Plane{}, Plane{}, [2]Plane{}
 	}
 	b.tasks = b.tasks[:0]
 	b.opp = b.opp[:0]

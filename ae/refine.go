@@ -23,6 +23,11 @@ type RefineParams struct {
 	Step    int     // stride between reference blocks (default 3)
 	Group   int     // most blocks in a group, a power of two (default 32)
 	MaxDist float32 // largest mean squared pilot difference of a match (default 400)
+
+	// Hard, when positive, makes this BM3D's first step instead: the
+	// coefficients of the noisy group below Hard×sigma are zeroed, and the
+	// pilot serves only to find the groups (pass the noisy planes).
+	Hard float32
 }
 
 const refineBlock = 8 // block side; the DCT below is written for 8
@@ -112,6 +117,20 @@ func RefinePlanes(dst, noisy, pilot []Plane, sigmas []float32, prm RefineParams)
 			}
 		}
 	}
+}
+
+// MakeGuides writes the two guides of a guided model for one image's noisy
+// planes: g1 refines the network's estimate pilot; g2 refines BM3D's
+// hard-thresholding estimate of the noisy planes, written into basic (so g2
+// is this package's BM3D). The first plane's groups serve every plane.
+func MakeGuides(g1, g2, basic, noisy, pilot []Plane, sigmas []float32) {
+	tau := float32(2500) // BM3D's first-step matching thresholds
+	if sigmas[0] > 40 {
+		tau = 5000
+	}
+	RefinePlanes(basic, noisy, noisy, sigmas, RefineParams{Hard: 2.7, MaxDist: tau, Group: 16})
+	RefinePlanes(g1, noisy, pilot, sigmas, RefineParams{})
+	RefinePlanes(g2, noisy, basic, sigmas, RefineParams{})
 }
 
 type refineAcc struct {
@@ -227,14 +246,25 @@ func (s *refineScratch) group(a *refineAcc, noisy, pilot []Plane, sigmas []float
 			copy(s.gp[i*64:(i+1)*64], s.dp[c][o:o+64])
 		}
 		wht(s.gy, g)
-		wht(s.gp, g)
 		sig2 := sigmas[c] * sigmas[c]
 		var wsum float32
-		for i, v := range s.gp[:g*64] {
-			p2 := v * v
-			gain := p2 / (p2 + sig2)
-			s.gy[i] *= gain
-			wsum += gain * gain
+		if prm.Hard > 0 {
+			th := prm.Hard * sigmas[c]
+			for i, v := range s.gy[:g*64] {
+				if v < th && v > -th {
+					s.gy[i] = 0
+				} else {
+					wsum++
+				}
+			}
+		} else {
+			wht(s.gp, g)
+			for i, v := range s.gp[:g*64] {
+				p2 := v * v
+				gain := p2 / (p2 + sig2)
+				s.gy[i] *= gain
+				wsum += gain * gain
+			}
 		}
 		wht(s.gy, g)
 		weight := 1 / max(wsum*sig2, 1e-6)

@@ -179,36 +179,41 @@ func guidedTestModel(t *testing.T) *Model {
 	return m
 }
 
-// A new guided model has a zero last layer, so it gives back its guide: the
-// pilot's estimate refined by collaborative Wiener filtering. The file keeps
-// the pilot and refuses to lose it.
-func TestGuidedModelStartsAsItsGuide(t *testing.T) {
+// A new guided model has a zero last layer, so it gives back the mean of
+// its guides: the pilot's estimate and BM3D's first-step estimate, each
+// refined by collaborative Wiener filtering. The file keeps the pilot and
+// refuses to lose it.
+func TestGuidedModelStartsAsItsGuides(t *testing.T) {
 	m := guidedTestModel(t)
-	if m.Net.In() != m.Pilot.Net.In()+81 {
-		t.Fatalf("guided inputs %d, pilot %d: want 81 more", m.Net.In(), m.Pilot.Net.In())
+	if m.Net.In() != m.Pilot.Net.In()+2*81 {
+		t.Fatalf("guided inputs %d, pilot %d: want 162 more", m.Net.In(), m.Pilot.Net.In())
 	}
 	src := noisyCopy(cameraCrop(t, 50, 70, 31, 23), 20, rand.New(rand.NewPCG(9, 9)))
-	pilot := Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
-	want := Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
-	got := Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
-	if err := m.Pilot.DenoisePlane(pilot, src, 20, 0); err != nil {
+	var ps [6]Plane // pilot, basic, guide 1, guide 2, result, mean of guides
+	for i := range ps {
+		ps[i] = Plane{W: 31, H: 23, Pix: make([]float32, len(src.Pix))}
+	}
+	if err := m.Pilot.DenoisePlane(ps[0], src, 20, 0); err != nil {
 		t.Fatal(err)
 	}
-	RefinePlanes([]Plane{want}, []Plane{src}, []Plane{pilot}, []float32{20}, RefineParams{})
-	if err := m.DenoisePlane(got, src, 20, 1); err != nil {
+	MakeGuides(ps[2:3], ps[3:4], ps[1:2], []Plane{src}, ps[:1], []float32{20})
+	if err := m.DenoisePlane(ps[4], src, 20, 1); err != nil {
 		t.Fatal(err)
 	}
-	for i := range got.Pix {
-		if math.Abs(float64(got.Pix[i]-want.Pix[i])) > 1e-3 {
-			t.Fatalf("pixel %d: guided %v, guide %v", i, got.Pix[i], want.Pix[i])
+	for i := range ps[4].Pix {
+		want := 0.5 * (ps[2].Pix[i] + ps[3].Pix[i])
+		if math.Abs(float64(ps[4].Pix[i]-want)) > 1e-3 {
+			t.Fatalf("pixel %d: guided %v, mean of the guides %v", i, ps[4].Pix[i], want)
 		}
 	}
-	var differ bool
-	for i := range want.Pix {
-		differ = differ || math.Abs(float64(want.Pix[i]-pilot.Pix[i])) > 0.5
+	var differ1, differ2 bool
+	for i, v := range ps[0].Pix {
+		differ1 = differ1 || math.Abs(float64(ps[2].Pix[i]-v)) > 0.5
+		differ2 = differ2 || math.Abs(float64(ps[3].Pix[i]-ps[2].Pix[i])) > 0.5
 	}
-	if !differ {
-		t.Fatal("the guide equals the pilot: the refinement did nothing")
+	if !differ1 || !differ2 {
+		t.Fatalf("guide 1 differs from the pilot: %v; guide 2 from guide 1: %v", differ1,
+			differ2)
 	}
 
 	data, err := m.MarshalBinary()
@@ -285,7 +290,7 @@ func TestGuidedTraining(t *testing.T) {
 		t.Fatal("guided samples from a plain model")
 	}
 	bad := append([]GuidedSample(nil), samples...)
-	bad[0].Guide = Plane{W: 3, H: 3, Pix: make([]float32, 9)}
+	bad[0].Guides[1] = Plane{W: 3, H: 3, Pix: make([]float32, 9)}
 	if _, err := Train(ctx, m, nil, TrainConfig{Steps: 1, Guided: bad}); err == nil {
 		t.Fatal("a mismatched guided sample was accepted")
 	}

@@ -134,8 +134,8 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 		return nil, fmt.Errorf("train: no image is at least %dx%d", pi, pi)
 	}
 	for _, g := range cfg.Guided {
-		if g.Noisy.W < pi || g.Noisy.H < pi || len(g.Guide.Pix) != len(g.Noisy.Pix) ||
-			len(g.Clean.Pix) != len(g.Noisy.Pix) {
+		if g.Noisy.W < pi || g.Noisy.H < pi || len(g.Guides[0].Pix) != len(g.Noisy.Pix) ||
+			len(g.Guides[1].Pix) != len(g.Noisy.Pix) || len(g.Clean.Pix) != len(g.Noisy.Pix) {
 			return nil, fmt.Errorf("train: a guided sample of %dx%d with mismatched or "+
 				"too small planes", g.Noisy.W, g.Noisy.H)
 		}
