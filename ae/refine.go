@@ -19,7 +19,7 @@ import (
 // RefineParams tunes the refinement. The zero value of a field takes the
 // default given beside it.
 type RefineParams struct {
-	Search  int     // half side of the search window (default 12)
+	Search  int     // half side of the search window (default 19, BM3D's 39×39)
 	Step    int     // stride between reference blocks (default 3)
 	Group   int     // most blocks in a group, a power of two (default 32)
 	MaxDist float32 // largest mean squared pilot difference of a match (default 400)
@@ -34,7 +34,7 @@ const refineBlock = 8 // block side; the DCT below is written for 8
 
 func (p RefineParams) withDefaults() RefineParams {
 	if p.Search <= 0 {
-		p.Search = 12
+		p.Search = 19
 	}
 	if p.Step <= 0 {
 		p.Step = 3

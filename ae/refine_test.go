@@ -140,6 +140,24 @@ func TestRefineImprovesOnThePilot(t *testing.T) {
 	}
 }
 
+// BM3D from its parts: the hard-thresholding step and the Wiener step on its
+// result must each clean the noisy crop further.
+func TestBM3DSteps(t *testing.T) {
+	clean := cameraCrop(t, 100, 40, 200, 160)
+	noisy := noisyCopy(clean, 25, rand.New(rand.NewPCG(15, 16)))
+	basic := Plane{W: clean.W, H: clean.H, Pix: make([]float32, len(clean.Pix))}
+	final := Plane{W: clean.W, H: clean.H, Pix: make([]float32, len(clean.Pix))}
+	RefinePlanes([]Plane{basic}, []Plane{noisy}, []Plane{noisy}, []float32{25},
+		RefineParams{Hard: 2.7, MaxDist: 2500, Group: 16})
+	RefinePlanes([]Plane{final}, []Plane{noisy}, []Plane{basic}, []float32{25}, RefineParams{})
+	n, b, f := planePSNR(noisy, clean), planePSNR(basic, clean), planePSNR(final, clean)
+	t.Logf("noisy %.2f dB, hard thresholding %.2f, Wiener %.2f", n, b, f)
+	if b < n+7 || f < b+0.3 {
+		t.Fatalf("noisy %.2f dB, hard thresholding %.2f, Wiener %.2f: want +7 then +0.3",
+			n, b, f)
+	}
+}
+
 func TestRefineSmallAndFlatPlanes(t *testing.T) {
 	small := Plane{W: 7, H: 30, Pix: make([]float32, 210)}
 	for i := range small.Pix {
