@@ -261,30 +261,9 @@ func (m *Model) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, 
 }
 
 // EstimateSigma estimates the deviation of white Gaussian noise in a plane
-// from the median absolute diagonal Haar wavelet coefficient (Donoho and
-// Johnstone's robust estimator, MAD/0.6745). Texture makes it read high.
+// from the eigenvalues of its patch covariance (Chen, Zhu and Heng, 2015);
+// planes under 16×16 pixels use the wavelet MAD estimator instead.
 func EstimateSigma(p Plane) float32 {
 	s, _ := estimateSigma(p, nil)
 	return s
-}
-
-// estimateSigma is EstimateSigma with a reusable scratch slice.
-func estimateSigma(p Plane, scratch []float32) (float32, []float32) {
-	if p.W < 2 || p.H < 2 {
-		return 0, scratch
-	}
-	hh := scratch[:0]
-	for y := 0; y+1 < p.H; y += 2 {
-		for x := 0; x+1 < p.W; x += 2 {
-			a, b := p.Pix[y*p.W+x], p.Pix[y*p.W+x+1]
-			c, d := p.Pix[(y+1)*p.W+x], p.Pix[(y+1)*p.W+x+1]
-			v := (a - b - c + d) / 2
-			if v < 0 {
-				v = -v
-			}
-			hh = append(hh, v)
-		}
-	}
-	slices.Sort(hh)
-	return hh[len(hh)/2] / 0.6745, hh
 }

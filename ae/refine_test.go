@@ -313,3 +313,43 @@ func TestGuidedTraining(t *testing.T) {
 		t.Fatal("a mismatched guided sample was accepted")
 	}
 }
+
+func TestMinEigenvalue(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	const n = 12
+	// A = Qᵀ diag(ev) Q for a random orthogonal Q (Gram–Schmidt).
+	var q [n][n]float64
+	for i := range n {
+		for j := range n {
+			q[i][j] = rng.NormFloat64()
+		}
+		for k := range i {
+			var dot float64
+			for j := range n {
+				dot += q[i][j] * q[k][j]
+			}
+			for j := range n {
+				q[i][j] -= dot * q[k][j]
+			}
+		}
+		var norm float64
+		for j := range n {
+			norm += q[i][j] * q[i][j]
+		}
+		for j := range n {
+			q[i][j] /= math.Sqrt(norm)
+		}
+	}
+	ev := []float64{9, 4, 3.5, 3.2, 3.1, 3.05, 3.01, 7, 100, 50, 2.99, 20}
+	a := make([]float64, n*n)
+	for i := range n {
+		for j := range n {
+			for k := range n {
+				a[i*n+j] += q[k][i] * ev[k] * q[k][j]
+			}
+		}
+	}
+	if got := minEigenvalue(a, n); math.Abs(got-2.99) > 1e-9 {
+		t.Fatalf("smallest eigenvalue %v, want 2.99", got)
+	}
+}
