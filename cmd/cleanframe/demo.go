@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/ae/zoo"
 	"github.com/cleanframe/cleanframe/internal/dataset"
 	"github.com/cleanframe/cleanframe/internal/evaluate"
 	"github.com/cleanframe/cleanframe/internal/imageio"
@@ -30,6 +31,7 @@ type demoConfig struct {
 	sigma      float64
 	seed       uint64
 	trainSteps int
+	model      string
 	level      string
 	timeout    time.Duration
 }
@@ -41,6 +43,7 @@ func (c *demoConfig) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&c.seed, "seed", 1, "noise seed")
 	fs.IntVar(&c.trainSteps, "train-steps", 60,
 		"Adam steps of the trainer round after the table; 0 skips it")
+	fs.StringVar(&c.model, "model", "", "the denoiser's "+zoo.Usage)
 	fs.StringVar(&c.level, "log-level", "warn", "debug, info, warn or error")
 	fs.DurationVar(&c.timeout, "timeout", 3*time.Minute, "give up after this long")
 }
@@ -84,9 +87,9 @@ func runDemo(ctx context.Context, w io.Writer, args []string) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	m, err := ae.Default()
+	m, err := zoo.Load(c.model)
 	if err != nil {
-		return fmt.Errorf("demo: load the shipped model: %w", err)
+		return fmt.Errorf("demo: %w", err)
 	}
 
 	// The broker, its topics, and a denoiser that follows the models topic.

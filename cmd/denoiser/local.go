@@ -15,22 +15,19 @@ import (
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/ae/zoo"
 	"github.com/cleanframe/cleanframe/internal/dataset"
 	"github.com/cleanframe/cleanframe/internal/evaluate"
 )
 
-// loadModel reads a model file, or returns the shipped default for "".
-func loadModel(path string) (*ae.Model, error) {
-	if path == "" {
-		return ae.Default()
-	}
-	return ae.Load(path)
-}
+// loadModel returns a shipped model by name ("" is balanced, the default)
+// or reads a model file.
+func loadModel(path string) (*ae.Model, error) { return zoo.Load(path) }
 
 // runDenoise denoises local files into OUTDIR/<name>.png.
 func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("denoise", flag.ContinueOnError)
-	modelPath := fs.String("model", "", "model file (default: the shipped model)")
+	modelPath := fs.String("model", "", zoo.Usage)
 	outDir := fs.String("o", "", "output folder (required)")
 	sigma := fs.Float64("sigma", -1, "noise deviation on the 0–255 scale; <0 estimates it")
 	stride := fs.Int("stride", 0, "patch stride (default: the model's)")
@@ -104,7 +101,7 @@ func denoiseFile(m *ae.Model, path, out string, sigma float64, stride int) (stri
 func runEval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	dir := fs.String("images", "", "folder of clean images (required)")
-	modelPath := fs.String("model", "", "model file (default: the shipped model)")
+	modelPath := fs.String("model", "", zoo.Usage)
 	sigma := fs.Float64("sigma", 25, "Gaussian noise deviation on the 0–255 scale")
 	seed := fs.Uint64("seed", 0, "noise seed")
 	blind := fs.Bool("blind", false, "estimate the noise level instead of passing it")

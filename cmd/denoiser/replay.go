@@ -9,11 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/ae/zoo"
 	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/replay"
 	"github.com/cleanframe/cleanframe/pipeline"
@@ -57,8 +59,8 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.sel.To, "to-offset", 0, "offset to stop before, exclusive (default: the end)")
 	fs.StringVar(&f.since, "since", "", "replay records at or after this RFC 3339 `time`")
 	fs.StringVar(&f.until, "until", "", "replay records before this RFC 3339 `time`")
-	fs.Func("model", "model `FILE`, repeatable; \"default\" is the shipped model "+
-		"(default: the shipped model when no --registry is given)",
+	fs.Func("model", "model `FILE` or shipped model (fast, balanced, quality), repeatable; "+
+		"\"default\" is balanced (default: balanced when no --registry is given)",
 		func(s string) error { f.models = append(f.models, s); return nil })
 	fs.Func("registry", "model `VERSION` or NAME/VERSION from the models topic, repeatable",
 		func(s string) error { f.registry = append(f.registry, s); return nil })
@@ -222,12 +224,10 @@ func (f *replayFlags) loadModels(ctx context.Context) ([]replay.Model, error) {
 		var m *ae.Model
 		var err error
 		src := "file:" + p
-		if p == "default" {
-			src = "default"
-			m, err = ae.Default()
-		} else {
-			m, err = ae.Load(p)
+		if p == "default" || slices.Contains(zoo.Names, p) {
+			src = p
 		}
+		m, err = zoo.Load(p)
 		if err != nil {
 			return nil, fmt.Errorf("load model %s: %w", p, err)
 		}
@@ -375,8 +375,8 @@ func (f *replayFlags) fromReport(ctx context.Context, rep *replay.Report) (repla
 func (f *replayFlags) modelFrom(ctx context.Context, src string) (*ae.Model, error) {
 	kind, arg, _ := strings.Cut(src, ":")
 	switch kind {
-	case "default":
-		return ae.Default()
+	case "default", "fast", "balanced", "quality":
+		return zoo.Load(kind)
 	case "file":
 		return ae.Load(arg)
 	case "registry":

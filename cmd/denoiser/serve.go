@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/ae/zoo"
 	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/health"
 	"github.com/cleanframe/cleanframe/internal/telemetry"
@@ -25,7 +26,8 @@ func runServe(ctx context.Context, args []string) error {
 	var wc worker.Config
 	group := fs.String("group", cli.Env("CF_GROUP", "cleanframe-denoiser"),
 		"consumer group id (env CF_GROUP)")
-	modelPath := fs.String("model", "", "model file to start with (default: the shipped model)")
+	modelPath := fs.String("model", cli.Env("CF_MODEL", ""), "start with this "+
+		zoo.Usage+" (env CF_MODEL)")
 	fs.StringVar(&wc.ModelName, "model-name", os.Getenv("CF_MODEL_NAME"),
 		"accept only models of this name from the models topic; empty: any (env CF_MODEL_NAME)")
 	fs.StringVar(&wc.Pin, "pin", os.Getenv("CF_MODEL_PIN"),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/ae/zoo"
 	"github.com/cleanframe/cleanframe/internal/cli"
 	"github.com/cleanframe/cleanframe/internal/dataset"
 	"github.com/cleanframe/cleanframe/internal/health"
@@ -24,7 +25,7 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	var pc pipeline.Config
 	pc.RegisterFlags(fs)
 	var cfg retrain.Config
-	modelPath := fs.String("model", "", "model to start from (default: the shipped model)")
+	modelPath := fs.String("model", "", "start from this "+zoo.Usage)
 	samples := fs.String("samples", "", "folder of clean samples to add at start (optional)")
 	valid := fs.String("valid", "", "folder of clean validation images (required)")
 	fs.DurationVar(&cfg.Interval, "interval", 0, "time between rounds (default 10m)")
@@ -135,12 +136,7 @@ func engineStats() telemetry.EngineStats {
 	return telemetry.EngineStats{Flops: s.Flops, Rows: s.Rows, Batches: s.Batches}
 }
 
-func loadModel(path string) (*ae.Model, error) {
-	if path == "" {
-		return ae.Default()
-	}
-	return ae.Load(path)
-}
+func loadModel(path string) (*ae.Model, error) { return zoo.Load(path) }
 
 // storeDefault is the samples folder under CF_DATA_DIR, the trainer's data
 // volume, or "" (memory only) when it is not set.

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
+	"github.com/cleanframe/cleanframe/ae/zoo"
 	"github.com/cleanframe/cleanframe/internal/dataset"
 )
 
@@ -22,7 +24,8 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	images := fs.String("images", "",
 		"folder of clean training images, or several separated by commas (required)")
 	out := fs.String("o", "model.cfm", "where to write the trained model")
-	from := fs.String("model", "", "model file to continue from (default: a new model)")
+	from := fs.String("model", "", "model file or shipped model (fast, balanced, "+
+		"quality) to continue from (default: a new model)")
 	arch := fs.String("arch", "17:9:3:512,512,512",
 		"new model's patch-in:patch-out:stride:hidden widths")
 	sigmaIn := fs.Bool("sigma-input", true, "new model takes the noise level as an input")
@@ -42,6 +45,11 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		"(with the optimiser state beside it in -o.state)")
 	resume := fs.Bool("resume", false, "continue a stopped run from -o and -o.state "+
 		"(same flags as the run it continues)")
+	guided := fs.Bool("guided", false, "train a guided (quality) model: -model, or the "+
+		"shipped model, becomes the pilot whose estimate, refined by collaborative Wiener "+
+		"filtering, guides the new net; a guided -model trains further")
+	perImage := fs.Int("guides-per-image", 4, "with -guided: noisy copies of each training "+
+		"image, each with its guide, made before training")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,12 +67,19 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	case *resume:
 		m, state, err = loadResume(*out)
 	case *from != "":
-		m, err = ae.Load(*from)
+		m, err = zoo.Load(*from)
+	case *guided:
+		m, err = ae.Default()
 	default:
 		m, err = newModel(*name, *arch, *sigmaIn)
 	}
 	if err != nil {
 		return err
+	}
+	if *guided && m.Pilot == nil {
+		if m, err = ae.NewGuided(*name, m); err != nil {
+			return err
+		}
 	}
 	var corrupt ae.Corruption
 	if *corruption != "" {
@@ -80,6 +95,21 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 		planes = append(planes, ps...)
 	}
+	var samples []ae.GuidedSample
+	if m.Pilot != nil {
+		lo, hi := *smin, *smax
+		if hi == 0 {
+			lo, hi = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
+		}
+		log.Info("making guides", "images", len(planes), "per_image", *perImage,
+			"sigma_min", lo, "sigma_max", hi)
+		t := time.Now()
+		if samples, err = m.GuidedSamples(ctx, planes, *perImage, lo, hi, *seed); err != nil {
+			return err
+		}
+		log.Info("guides made", "samples", len(samples), "elapsed", time.Since(t).Round(time.Second))
+		planes = nil
+	}
 	log.Info("training", "images", len(planes), "params", len(m.Net.Params),
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
 
@@ -89,6 +119,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		Checkpoint:      func(c *ae.Model) error { return c.Save(*out) },
 		SaveState:       func(st ae.TrainState) error { return saveState(*out+".state", st) },
 		Resume:          state,
+		Guided:          samples,
 		Progress:        newProgress(os.Stderr, log).report}
 	trained, err := ae.Train(ctx, m, planes, cfg)
 	if trained != nil {

@@ -282,10 +282,27 @@ func (s *Service) Round(ctx context.Context, pub Publisher) (Outcome, error) {
 	s.log.Info("training round", "samples", len(samples), "steps", s.cfg.Steps,
 		"parent", serving.Version())
 	ins := s.cfg.Telemetry.Instruments()
-	cand, err := ae.Train(ctx, serving, samples, ae.TrainConfig{Steps: s.cfg.Steps,
+	tc := ae.TrainConfig{Steps: s.cfg.Steps,
 		Batch: s.cfg.Batch, LR: s.cfg.LR, Seed: s.cfg.Seed + uint64(serving.Header.Steps),
 		Corruption: s.cfg.Corruption,
-		Progress:   func(p ae.Progress) { ins.TrainProgress(ctx, p.MSE) }})
+		Progress:   func(p ae.Progress) { ins.TrainProgress(ctx, p.MSE) }}
+	if serving.Pilot != nil {
+		// A guided model learns from its pilot's refined estimates of
+		// noisy copies of the samples, made here, under Gaussian noise.
+		if s.cfg.Corruption != nil {
+			return Outcome{}, fmt.Errorf("retrain guided model %s: only Gaussian noise is "+
+				"supported; serve a plain model to retrain on %s", serving.Version(),
+				s.cfg.Corruption)
+		}
+		n := serving.Header.TrainNoise
+		var err error
+		if tc.Guided, err = serving.GuidedSamples(ctx, samples, 1, n.SigmaMin, n.SigmaMax,
+			tc.Seed); err != nil {
+			return Outcome{}, err
+		}
+		samples = nil
+	}
+	cand, err := ae.Train(ctx, serving, samples, tc)
 	if err != nil {
 		return Outcome{}, err
 	}

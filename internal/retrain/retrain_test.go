@@ -95,3 +95,61 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// A guided model retrains like a plain one: its net learns from guides its
+// pilot makes of the samples, the pilot stays as it was, and non-Gaussian
+// corruption is refused with a clear error.
+func TestRoundTrainsGuidedModels(t *testing.T) {
+	pilot, err := ae.NewModel("grey", ae.Arch{PatchIn: 9, PatchOut: 3, Stride: 1,
+		Hidden: []int{16}, SigmaInput: true}, 51)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pilot.Header.Version = "p0"
+	pilot.Header.TrainNoise = ae.Noise{Kind: "gaussian", SigmaMin: 15, SigmaMax: 25}
+	pilot.Net.InitHe(rand.New(rand.NewPCG(6, 6)), 0.01)
+	start, err := ae.NewGuided("quality", pilot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start.Header.Version = "q0"
+	valid := []dataset.Image{{Name: "v", Image: smoothImage(98)}}
+	svc, err := New(Config{Pipeline: &pipeline.Config{}, Validation: valid, Steps: 100,
+		Batch: 32, LR: 1e-3, Margin: 0.01, Sigma: 20}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		svc.AddImage(smoothImage(uint64(10 + i)))
+	}
+	out, err := svc.Round(context.Background(), &fakePublisher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Candidate
+	if c == nil || c.Pilot == nil || c.Header.Parent != "q0" {
+		t.Fatalf("candidate %+v", c)
+	}
+	for i, v := range start.Pilot.Net.Params {
+		if c.Pilot.Net.Params[i] != v {
+			t.Fatalf("pilot parameter %d changed in a round", i)
+		}
+	}
+	if math.IsNaN(out.CandPSNR) || out.CandPSNR < 10 {
+		t.Fatalf("candidate validated at %.2f dB", out.CandPSNR)
+	}
+
+	jpeg, err := ae.ParseCorruption("jpeg:30-90")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err = New(Config{Pipeline: &pipeline.Config{}, Validation: valid, Steps: 10,
+		Batch: 8, Sigma: 20, Corruption: jpeg}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.AddImage(smoothImage(20))
+	if _, err := svc.Round(context.Background(), &fakePublisher{}); err == nil {
+		t.Fatal("a guided model retrained on JPEG corruption")
+	}
+}

@@ -902,6 +902,9 @@ func checkDenoiserOnly(t *testing.T, r *rendered) {
 	if e := env(c, "CF_MODEL_NAME"); e == nil || e.Value != "default" {
 		t.Errorf("CF_MODEL_NAME %+v", e)
 	}
+	if e := env(c, "CF_MODEL"); e == nil || e.Value != "quality" {
+		t.Errorf("CF_MODEL %+v", e)
+	}
 	if r.configMap().Data["CF_TOPIC_PREFIX"] != "run7" {
 		t.Errorf("CF_TOPIC_PREFIX %q", r.configMap().Data["CF_TOPIC_PREFIX"])
 	}
