@@ -261,7 +261,7 @@ func (s *refineScratch) group(a *refineAcc, noisy, pilot []Plane, sigmas []float
 			wht(s.gp, g)
 			for i, v := range s.gp[:g*64] {
 				p2 := v * v
-				gain := p2 / (p2 + sig2)
+				gain := p2 / (p2 + sig2 + 1e-12) // 0, not NaN, for 0/0
 				s.gy[i] *= gain
 				wsum += gain * gain
 			}
