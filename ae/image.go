@@ -261,8 +261,9 @@ func (m *Model) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, 
 }
 
 // EstimateSigma estimates the deviation of white Gaussian noise in a plane
-// from the eigenvalues of its patch covariance (Chen, Zhu and Heng, 2015);
-// planes under 16×16 pixels use the wavelet MAD estimator instead.
+// from the smallest eigenvalue of its 8×8 patch covariance (Pyatykh et al.,
+// 2013); planes with fewer than 1024 patch positions (under about 39×39) use
+// the wavelet MAD estimator instead.
 func EstimateSigma(p Plane) float32 {
 	s, _ := estimateSigma(p, nil)
 	return s

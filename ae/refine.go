@@ -235,6 +235,10 @@ func (s *refineScratch) group(a *refineAcc, noisy, pilot []Plane, sigmas []float
 			}
 		}
 	}
+	if len(s.cand) == 0 {
+		// Only a non-finite pilot matches nothing, not even itself.
+		s.cand = append(s.cand, match{0, int32(rx), int32(ry)})
+	}
 	g := 1 << (bits(len(s.cand)) - 1)
 	s.gy = grow(s.gy, g*64)
 	s.gp = grow(s.gp, g*64)

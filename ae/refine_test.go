@@ -171,6 +171,12 @@ func TestRefineSmallAndFlatPlanes(t *testing.T) {
 				i, v, small.Pix[i])
 		}
 	}
+	// A pilot with a non-finite pixel (a broken pilot net) matches nothing,
+	// not even itself: that must not panic in a worker goroutine.
+	bad := Plane{W: 40, H: 33, Pix: make([]float32, 40*33)}
+	bad.Pix[500] = float32(math.Inf(1))
+	out = Plane{W: 40, H: 33, Pix: make([]float32, len(bad.Pix))}
+	RefinePlanes([]Plane{out}, []Plane{bad}, []Plane{bad}, []float32{10}, RefineParams{})
 	flat := Plane{W: 40, H: 33, Pix: make([]float32, 40*33)}
 	for i := range flat.Pix {
 		flat.Pix[i] = 77

@@ -81,6 +81,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 			return err
 		}
 	}
+	if *corruption != "" && m.Pilot != nil {
+		return errors.New("train: a guided model trains on Gaussian noise only; drop " +
+			"-corruption, or train a plain model")
+	}
 	var corrupt ae.Corruption
 	if *corruption != "" {
 		if corrupt, err = ae.ParseCorruption(*corruption); err != nil {
@@ -110,7 +114,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		log.Info("guides made", "samples", len(samples), "elapsed", time.Since(t).Round(time.Second))
 		planes = nil
 	}
-	log.Info("training", "images", len(planes), "params", len(m.Net.Params),
+	log.Info("training", "images", len(planes)+len(samples), "params", len(m.Net.Params),
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
 
 	cfg := ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
