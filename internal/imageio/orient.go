@@ -191,67 +191,38 @@ type pixels struct {
 // pixelsOf returns the packed pixels of the stdlib image types whose
 // pixels are fixed-size byte groups.
 func pixelsOf(img image.Image) (pixels, bool) {
-	mk := func(pix []byte, stride, bpp int, r image.Rectangle, min int,
-		like func(w, h int) (image.Image, pixels)) pixels {
-		return pixels{pix: pix[min:], stride: stride, bpp: bpp, rect: r, like: like}
-	}
 	switch m := img.(type) {
 	case *image.Gray:
-		return mk(m.Pix, m.Stride, 1, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewGray(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 1, m.Rect, m.PixOffset, image.NewGray), true
 	case *image.Gray16:
-		return mk(m.Pix, m.Stride, 2, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewGray16(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 2, m.Rect, m.PixOffset, image.NewGray16), true
 	case *image.RGBA:
-		return mk(m.Pix, m.Stride, 4, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewRGBA(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 4, m.Rect, m.PixOffset, image.NewRGBA), true
 	case *image.NRGBA:
-		return mk(m.Pix, m.Stride, 4, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewNRGBA(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 4, m.Rect, m.PixOffset, image.NewNRGBA), true
 	case *image.RGBA64:
-		return mk(m.Pix, m.Stride, 8, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewRGBA64(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 8, m.Rect, m.PixOffset, image.NewRGBA64), true
 	case *image.NRGBA64:
-		return mk(m.Pix, m.Stride, 8, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewNRGBA64(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 8, m.Rect, m.PixOffset, image.NewNRGBA64), true
 	case *image.CMYK:
-		return mk(m.Pix, m.Stride, 4, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewCMYK(image.Rect(0, 0, w, h))
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 4, m.Rect, m.PixOffset, image.NewCMYK), true
 	case *image.Paletted:
-		return mk(m.Pix, m.Stride, 1, m.Rect, m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y),
-			func(w, h int) (image.Image, pixels) {
-				n := image.NewPaletted(image.Rect(0, 0, w, h), m.Palette)
-				p, _ := pixelsOf(n)
-				return n, p
-			}), true
+		return view(m.Pix, m.Stride, 1, m.Rect, m.PixOffset,
+				func(r image.Rectangle) *image.Paletted { return image.NewPaletted(r, m.Palette) }),
+			true
 	}
 	return pixels{}, false
+}
+
+// view is the pixels of one packed image: pix from its first pixel, and a
+// maker of blank images of the same type.
+func view[T image.Image](pix []byte, stride, bpp int, r image.Rectangle,
+	offset func(x, y int) int, blank func(image.Rectangle) T) pixels {
+	like := func(w, h int) (image.Image, pixels) {
+		n := blank(image.Rect(0, 0, w, h))
+		p, _ := pixelsOf(n)
+		return n, p
+	}
+	return pixels{pix: pix[offset(r.Min.X, r.Min.Y):], stride: stride, bpp: bpp, rect: r,
+		like: like}
 }
