@@ -207,9 +207,8 @@ func pixelsOf(img image.Image) (pixels, bool) {
 	case *image.CMYK:
 		return view(m.Pix, m.Stride, 4, m.Rect, m.PixOffset, image.NewCMYK), true
 	case *image.Paletted:
-		return view(m.Pix, m.Stride, 1, m.Rect, m.PixOffset,
-				func(r image.Rectangle) *image.Paletted { return image.NewPaletted(r, m.Palette) }),
-			true
+		blank := func(r image.Rectangle) *image.Paletted { return image.NewPaletted(r, m.Palette) }
+		return view(m.Pix, m.Stride, 1, m.Rect, m.PixOffset, blank), true
 	}
 	return pixels{}, false
 }
