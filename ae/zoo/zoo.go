@@ -39,6 +39,12 @@ var models = map[string]func() (*ae.Model, error){
 	"quality":  embedded("quality", qualityData),
 }
 
+// Shipped reports whether name names a shipped model ("default" too).
+func Shipped(name string) bool {
+	_, ok := models[name]
+	return ok || name == "default"
+}
+
 // Load returns the shipped model of that name ("" and "default" are
 // "balanced"), or else reads the model file at that path. Shipped models are
 // shared: callers must not change them (use Clone).

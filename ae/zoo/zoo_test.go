@@ -17,6 +17,14 @@ func TestLoadNamesAndFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"fast", "balanced", "quality", "default"} {
+		if !Shipped(name) {
+			t.Fatalf("Shipped(%q) = false", name)
+		}
+	}
+	if Shipped("fast.cfm") || Shipped("") {
+		t.Fatal("a file name or the empty string counted as a shipped model")
+	}
 	for _, name := range []string{"", "default", "balanced"} {
 		m, err := Load(name)
 		if err != nil || m != def {

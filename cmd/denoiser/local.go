@@ -20,10 +20,6 @@ import (
 	"github.com/cleanframe/cleanframe/internal/evaluate"
 )
 
-// loadModel returns a shipped model by name ("" is balanced, the default)
-// or reads a model file.
-func loadModel(path string) (*ae.Model, error) { return zoo.Load(path) }
-
 // runDenoise denoises local files into OUTDIR/<name>.png.
 func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("denoise", flag.ContinueOnError)
@@ -47,7 +43,7 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return fmt.Errorf("denoise: %w", err)
 	}
-	m, err := loadModel(*modelPath)
+	m, err := zoo.Load(*modelPath)
 	if err != nil {
 		return err
 	}
@@ -120,7 +116,7 @@ func runEval(ctx context.Context, args []string) error {
 	if err := checkSigma(*sigma, false); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	m, err := loadModel(*modelPath)
+	m, err := zoo.Load(*modelPath)
 	if err != nil {
 		return err
 	}

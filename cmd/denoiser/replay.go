@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -224,7 +223,7 @@ func (f *replayFlags) loadModels(ctx context.Context) ([]replay.Model, error) {
 		var m *ae.Model
 		var err error
 		src := "file:" + p
-		if p == "default" || slices.Contains(zoo.Names, p) {
+		if zoo.Shipped(p) {
 			src = p
 		}
 		m, err = zoo.Load(p)
@@ -374,9 +373,10 @@ func (f *replayFlags) fromReport(ctx context.Context, rep *replay.Report) (repla
 // modelFrom loads a model from a report's model source.
 func (f *replayFlags) modelFrom(ctx context.Context, src string) (*ae.Model, error) {
 	kind, arg, _ := strings.Cut(src, ":")
-	switch kind {
-	case "default", "fast", "balanced", "quality":
+	if zoo.Shipped(kind) {
 		return zoo.Load(kind)
+	}
+	switch kind {
 	case "file":
 		return ae.Load(arg)
 	case "registry":

@@ -92,7 +92,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer cli.Shutdown(ops.Shutdown)
 	log.Info("serving /healthz, /readyz and /metrics", "addr", ops.Addr())
 
-	m, err := loadModel(*modelPath)
+	m, err := zoo.Load(*modelPath)
 	if err != nil {
 		return fmt.Errorf("serve: load model: %w", err)
 	}

@@ -82,7 +82,7 @@ func runServe(ctx context.Context, _ *slog.Logger, args []string) error {
 	if err := pc.Validate(); err != nil {
 		return err
 	}
-	m, err := loadModel(*modelPath)
+	m, err := zoo.Load(*modelPath)
 	if err != nil {
 		return err
 	}
@@ -135,8 +135,6 @@ func engineStats() telemetry.EngineStats {
 	s := ae.ReadStats()
 	return telemetry.EngineStats{Flops: s.Flops, Rows: s.Rows, Batches: s.Batches}
 }
-
-func loadModel(path string) (*ae.Model, error) { return zoo.Load(path) }
 
 // storeDefault is the samples folder under CF_DATA_DIR, the trainer's data
 // volume, or "" (memory only) when it is not set.
