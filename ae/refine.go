@@ -83,33 +83,45 @@ func RefinePlanes(dst, noisy, pilot []Plane, sigmas []float32, prm RefineParams)
 			tiles = append(tiles, tile{x, y})
 		}
 	}
+	// Each tile sums its blocks into its own accumulator, and the tiles are
+	// added up in order, one at a time: the result is the same bit for bit
+	// whatever the number of threads. At most 2 tiles per worker wait.
+	sum := refineAccs.Get().(*refineAcc)
+	defer refineAccs.Put(sum)
+	sum.reset(len(noisy), 0, 0, w, h)
 	workers := min(runtime.GOMAXPROCS(0), len(tiles))
-	accs := make([]*refineAcc, workers)
-	var wg sync.WaitGroup
-	next := make(chan tile)
-	for k := range workers {
-		accs[k] = newRefineAcc(len(noisy), w, h)
-		wg.Add(1)
-		go func(a *refineAcc) {
-			defer wg.Done()
+	next := make(chan int)
+	done := make([]chan *refineAcc, len(tiles))
+	for i := range done {
+		done[i] = make(chan *refineAcc, 1)
+	}
+	window := make(chan struct{}, 2*workers)
+	go func() {
+		for i := range tiles {
+			window <- struct{}{}
+			next <- i
+		}
+		close(next)
+	}()
+	for range workers {
+		go func() {
 			var s refineScratch
-			for t := range next {
-				s.tile(a, noisy, pilot, sigmas, prm, t.x0, t.y0)
+			for i := range next {
+				a := refineAccs.Get().(*refineAcc)
+				s.tile(a, noisy, pilot, sigmas, prm, tiles[i].x0, tiles[i].y0)
+				done[i] <- a
 			}
-		}(accs[k])
+		}()
 	}
-	for _, t := range tiles {
-		next <- t
+	for i := range tiles {
+		a := <-done[i]
+		sum.add(a)
+		refineAccs.Put(a)
+		<-window
 	}
-	close(next)
-	wg.Wait()
 	for c := range dst {
 		for i := range dst[c].Pix {
-			var num, den float32
-			for _, a := range accs {
-				num += a.num[c][i]
-				den += a.den[c][i]
-			}
+			num, den := sum.num[c][i], sum.den[c][i]
 			if den > 0 {
 				dst[c].Pix[i] = num / den
 			} else {
@@ -133,18 +145,47 @@ func MakeGuides(g1, g2, basic, noisy, pilot []Plane, sigmas []float32) {
 	RefinePlanes(g2, noisy, basic, sigmas, RefineParams{})
 }
 
+// refineAcc sums weighted block estimates over a w×h area of the image
+// whose top-left pixel is (x0, y0), per plane. They are pooled, so that
+// refining image after image reuses their memory.
 type refineAcc struct {
-	w        int
-	num, den [][]float32
+	x0, y0, w, h int
+	num, den     [][]float32
 }
 
-func newRefineAcc(planes, w, h int) *refineAcc {
-	a := &refineAcc{w: w}
-	for range planes {
-		a.num = append(a.num, make([]float32, w*h))
-		a.den = append(a.den, make([]float32, w*h))
+var refineAccs = sync.Pool{New: func() any { return new(refineAcc) }}
+
+// reset places the sums and zeroes them.
+func (a *refineAcc) reset(planes, x0, y0, w, h int) {
+	a.x0, a.y0, a.w, a.h = x0, y0, w, h
+	a.num, a.den = growPlanesPix(a.num, planes, w*h), growPlanesPix(a.den, planes, w*h)
+}
+
+// add adds b's sums, which lie inside a's area, to a's.
+func (a *refineAcc) add(b *refineAcc) {
+	for c := range b.num {
+		for y := range b.h {
+			o := (b.y0+y-a.y0)*a.w + b.x0 - a.x0
+			an, ad := a.num[c][o:o+b.w], a.den[c][o:o+b.w]
+			bn, bd := b.num[c][y*b.w:(y+1)*b.w], b.den[c][y*b.w:(y+1)*b.w]
+			for x := range b.w {
+				an[x] += bn[x]
+				ad[x] += bd[x]
+			}
+		}
 	}
-	return a
+}
+
+func growPlanesPix(ps [][]float32, planes, n int) [][]float32 {
+	for len(ps) < planes {
+		ps = append(ps, nil)
+	}
+	ps = ps[:planes]
+	for i := range ps {
+		ps[i] = grow(ps[i], n)
+		clear(ps[i])
+	}
+	return ps
 }
 
 // refineScratch holds one worker's buffers.
@@ -174,6 +215,7 @@ func (s *refineScratch) tile(a *refineAcc, noisy, pilot []Plane, sigmas []float3
 	s.ex0, s.ey0 = max(0, x0-prm.Search), max(0, y0-prm.Search)
 	ex1, ey1 := min(lastX+1, x1+prm.Search), min(lastY+1, y1+prm.Search)
 	s.ew = ex1 - s.ex0
+	a.reset(len(noisy), s.ex0, s.ey0, s.ew+k-1, ey1-s.ey0+k-1)
 	n := s.ew * (ey1 - s.ey0) * 64
 	for len(s.dy) < len(noisy) {
 		s.dy, s.dp = append(s.dy, nil), append(s.dp, nil)
@@ -276,7 +318,7 @@ func (s *refineScratch) group(a *refineAcc, noisy, pilot []Plane, sigmas []float
 		for i, m := range s.cand[:g] {
 			idct8(s.blk[:], s.gy[i*64:(i+1)*64])
 			for r := range k {
-				o := (int(m.y)+r)*a.w + int(m.x)
+				o := (int(m.y)-a.y0+r)*a.w + int(m.x) - a.x0
 				nr, dr := num[o:o+k], den[o:o+k]
 				for j := range k {
 					wk := weight * kw[r*k+j]

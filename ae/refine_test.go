@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -392,6 +393,31 @@ func TestGuidedOddSizes(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// Replays must reproduce production: the refinement, like the GEMM, gives
+// the same bits whatever the number of threads.
+func TestRefineIsDeterministic(t *testing.T) {
+	clean := cameraCrop(t, 20, 30, 300, 260) // several tiles
+	noisy := noisyCopy(clean, 25, rand.New(rand.NewPCG(41, 42)))
+	var first []float32
+	for _, procs := range []int{1, 2, 3, 4} {
+		old := runtime.GOMAXPROCS(procs)
+		out := Plane{W: clean.W, H: clean.H, Pix: make([]float32, len(clean.Pix))}
+		RefinePlanes([]Plane{out}, []Plane{noisy}, []Plane{noisy}, []float32{25},
+			RefineParams{Hard: 2.7, MaxDist: 2500, Group: 16})
+		runtime.GOMAXPROCS(old)
+		if first == nil {
+			first = out.Pix
+			continue
+		}
+		for i, v := range out.Pix {
+			if v != first[i] {
+				t.Fatalf("%d threads: pixel %d is %v, with one thread %v", procs, i, v,
+					first[i])
 			}
 		}
 	}
