@@ -53,11 +53,7 @@ func TestPanicDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, d, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.committed[0] == 3
-	})
+	runUntil(t, d, c.committedTo(3))
 	if c.committed[0] != 3 {
 		t.Fatalf("committed %v, want offset 3 on partition 0", c.committed)
 	}
@@ -125,11 +121,7 @@ func TestDeadLetterTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, d, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.committed[0] == 1
-	})
+	runUntil(t, d, c.committedTo(1))
 	dl := p.out[testTopics().Deadletter]
 	if len(dl) != 1 || len(dl[0].Value) != 0 ||
 		dl[0].HeaderString(HeaderDLValueDropped) != "508" ||
@@ -155,11 +147,7 @@ func TestRecordRejectedBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, d, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.committed[0] == 1
-	})
+	runUntil(t, d, c.committedTo(1))
 	if n := tries.Load(); n != maxRecordAttempts {
 		t.Errorf("%d tries, want %d", n, maxRecordAttempts)
 	}
@@ -190,11 +178,7 @@ func TestEveryKindThroughTheModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, d, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.committed[0] == int64(len(kinds))
-	})
+	runUntil(t, d, c.committedTo(int64(len(kinds))))
 	if c.committed[0] != int64(len(kinds)) {
 		t.Fatalf("committed %v of %d", c.committed, len(kinds))
 	}

@@ -164,6 +164,21 @@ func pngRecord(t *testing.T, partition int, offset int64, id string) pipeline.Re
 }
 
 // runUntil runs d until cond holds or 10 s pass, then stops it.
+// committedTo reports, when called, whether partition i has committed
+// offset want[i] for every i.
+func (c *fakeConsumer) committedTo(want ...int64) func() bool {
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, w := range want {
+			if c.committed[i] != w {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 func runUntil(t *testing.T, d *Denoiser, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,11 +223,7 @@ func TestDenoiserOutputsDeadLettersAndCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, d, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.committed[0] == 5 && c.committed[1] == 7 && c.committed[2] == 5
-	})
+	runUntil(t, d, c.committedTo(5, 7, 5))
 
 	if len(c.errs) > 0 {
 		t.Errorf("commit order violations: %v", c.errs)
@@ -278,11 +289,7 @@ func TestDenoiserRetriesAndTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, d, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.committed[0] == 2
-	})
+	runUntil(t, d, c.committedTo(2))
 	if p.attempts["flaky"] != 3 || c.committed[0] != 2 || len(c.errs) > 0 {
 		t.Errorf("attempts %d, committed %d, errors %v; want 3 attempts and offset 2",
 			p.attempts["flaky"], c.committed[0], c.errs)
