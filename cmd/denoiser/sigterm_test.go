@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image"
@@ -9,12 +8,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cleanframe/cleanframe/internal/imageio"
+	"github.com/cleanframe/cleanframe/internal/testlog"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
 
@@ -35,24 +34,6 @@ func TestSIGTERMChild(t *testing.T) {
 		os.Exit(1)
 	}
 	os.Exit(0)
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSIGTERMDrains sends SIGTERM to a denoiser process in the middle of a
@@ -93,14 +74,14 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 
 	const group, drain = "term-group", 30 * time.Second
-	start := func() (*exec.Cmd, *syncBuffer) {
+	start := func() (*exec.Cmd, *testlog.Buffer) {
 		args := []string{"serve", "--brokers", strings.Join(e.Brokers(), ","),
 			"--topic-prefix", "term", "--group", group, "--workers", "1",
 			"--drain-timeout", drain.String(), "--listen", "127.0.0.1:0",
 			"--no-create-topics", "--log-level", "info"}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMChild$", "-test.v=false")
 		cmd.Env = append(os.Environ(), "CF_SIGTERM_ARGS="+strings.Join(args, " "))
-		out := &syncBuffer{}
+		out := &testlog.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,27 +26,10 @@ import (
 	"github.com/cleanframe/cleanframe/internal/imageio"
 	"github.com/cleanframe/cleanframe/internal/ingest"
 	"github.com/cleanframe/cleanframe/internal/telemetry"
+	"github.com/cleanframe/cleanframe/internal/testlog"
 	"github.com/cleanframe/cleanframe/internal/worker"
 	"github.com/cleanframe/cleanframe/pipeline"
 )
-
-// syncBuffer is a bytes.Buffer safe for the loggers of several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The client's own trace context, which the whole pipeline must continue.
 const (
@@ -68,7 +50,7 @@ func TestOneTraceFromUploadToOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	log, err := telemetry.NewLogger(&logs, "debug")
 	if err != nil {
 		t.Fatal(err)
