@@ -9,37 +9,150 @@ import (
 // after Pyatykh, Hesser and Zheng ("Image noise level estimation by
 // principal component analysis", 2013): image content leaves some
 // directions of patch space nearly empty, so the smallest eigenvalue of the
-// covariance is close to the noise variance. Unlike a wavelet MAD it reads
-// little of the image's texture as noise, which matters at low noise levels.
-// On photographs what content remains reads a few per cent high.
+// covariance is close to the noise variance.
+//
+// Content still reaches every direction a little, which on photographs read
+// 20–30 % high at sigma 5. So the estimate is refined on weakly textured
+// patches only, after Liu, Tanaka and Okutomi ("Single-image noise level
+// estimation for blind denoising", 2013): a patch is kept when the sum of its
+// squared neighbour differences is below what pure noise at the current
+// estimate stays under 99 % of the time, and the smallest eigenvalue of the
+// kept patches gives the next estimate, until it settles. Patches with a pixel
+// at exactly 0 or 255 are left out of that step: clipping flattens the noise
+// there, and exact values never occur in unclipped noisy planes.
 
-const estBlock = 8
+const (
+	estBlock = 8
+	// estMinPatches is the fewest patches a covariance is estimated from;
+	// smaller planes fall back to the wavelet MAD.
+	estMinPatches = 16 * estBlock * estBlock
+	// texThreshold is the 99th percentile of a patch's texture (see
+	// patchTexture) when the patch is white noise of unit deviation,
+	// measured over 2 million patches (TestTextureThreshold checks it).
+	texThreshold = 344
+)
+
+// estPatch is a patch position and its texture, the sort key.
+type estPatch struct {
+	tex  float32
+	x, y int32
+}
+
+// estScratch is the memory an estimate reuses from one call to the next.
+type estScratch struct {
+	f   []float32
+	pos []estPatch
+}
 
 // estimateSigma is EstimateSigma with reusable scratch memory.
-func estimateSigma(p Plane, scratch []float32) (float32, []float32) {
+func estimateSigma(p Plane, s *estScratch) float32 {
 	const d = estBlock * estBlock
 	nx, ny := p.W-estBlock+1, p.H-estBlock+1
-	if nx < 4 || ny < 4 || nx*ny < 16*d {
-		return madSigma(p, scratch)
+	if nx < 4 || ny < 4 || nx*ny < estMinPatches {
+		var sigma float32
+		sigma, s.f = madSigma(p, s.f)
+		return sigma
 	}
-	// At most about 100 000 patches, on a regular grid.
+	// At most about 100 000 patches, on a regular grid, sorted by texture so
+	// that every selection below is a prefix of the rows.
 	step := max(1, int(math.Ceil(math.Sqrt(float64(nx*ny)/100000))))
 	cx, cy := (nx+step-1)/step, (ny+step-1)/step
 	n := cx * cy
-	buf := grow(scratch, n*d+d*d)
-	x, c := buf[:n*d], buf[n*d:]
-	var mean [d]float64
-	r := 0
+	s.f = grow(s.f, n*d+d*d)
+	x, c := s.f[:n*d], s.f[n*d:]
+	pos := s.pos[:0]
 	for y := 0; y < ny; y += step {
 		for x0 := 0; x0 < nx; x0 += step {
-			row := x[r*d : (r+1)*d]
-			for dy := range estBlock {
-				copy(row[dy*estBlock:(dy+1)*estBlock], p.Pix[(y+dy)*p.W+x0:])
+			pos = append(pos, estPatch{patchTexture(p, x0, y), int32(x0), int32(y)})
+		}
+	}
+	s.pos = pos
+	slices.SortFunc(pos, func(a, b estPatch) int {
+		if a.tex != b.tex {
+			if a.tex < b.tex {
+				return -1
 			}
-			for i, v := range row {
-				mean[i] += float64(v)
+			return 1
+		}
+		if a.y != b.y {
+			return int(a.y - b.y)
+		}
+		return int(a.x - b.x)
+	})
+	for r, q := range pos {
+		row := x[r*d : (r+1)*d]
+		for dy := range estBlock {
+			o := (int(q.y)+dy)*p.W + int(q.x)
+			copy(row[dy*estBlock:(dy+1)*estBlock], p.Pix[o:o+estBlock])
+		}
+	}
+	unclipped, _ := slices.BinarySearchFunc(pos, float32(math.Inf(1)),
+		func(e estPatch, t float32) int {
+			if e.tex < t {
+				return -1
 			}
-			r++
+			return 1
+		})
+	if unclipped < estMinPatches {
+		unclipped = n
+	}
+	sigma := minEigenSigma(x, c, unclipped)
+	for range 8 {
+		thr := float32(texThreshold * sigma * sigma)
+		m, _ := slices.BinarySearchFunc(pos[:unclipped], thr,
+			func(e estPatch, t float32) int {
+				if e.tex <= t {
+					return -1
+				}
+				return 1
+			})
+		if m < estMinPatches {
+			break
+		}
+		next := minEigenSigma(x, c, m)
+		done := math.Abs(next-sigma) <= 1e-3*sigma
+		sigma = next
+		if done {
+			break
+		}
+	}
+	return float32(sigma)
+}
+
+// patchTexture is the sum of the squared differences between horizontal
+// and vertical neighbours within the patch at (x0, y), or +Inf when the patch
+// has a clipped pixel (exactly 0 or 255).
+func patchTexture(p Plane, x0, y int) float32 {
+	var z float32
+	for dy := range estBlock {
+		r := p.Pix[(y+dy)*p.W+x0:][:estBlock]
+		for dx, v := range r {
+			if v == 0 || v == 255 {
+				return float32(math.Inf(1))
+			}
+			if dx+1 < estBlock {
+				z += (r[dx+1] - v) * (r[dx+1] - v)
+			}
+			if dy+1 < estBlock {
+				b := p.Pix[(y+dy+1)*p.W+x0+dx]
+				z += (b - v) * (b - v)
+			}
+		}
+	}
+	return z
+}
+
+// minEigenSigma is the noise deviation read from the smallest eigenvalue of
+// the covariance of the first n rows of x (d = 64 columns), with c as d×d
+// scratch. The smallest sample eigenvalue of n patches of pure noise sits
+// near the lower Marchenko–Pastur edge, sigma²·(1−√(d/n))², which is undone.
+func minEigenSigma(x, c []float32, n int) float64 {
+	const d = estBlock * estBlock
+	x = x[:n*d]
+	var mean [d]float64
+	for r := range n {
+		for i, v := range x[r*d : (r+1)*d] {
+			mean[i] += float64(v)
 		}
 	}
 	sgemm(true, false, d, d, n, 1, x, d, x, d, 0, c, d)
@@ -52,10 +165,8 @@ func estimateSigma(p Plane, scratch []float32) (float32, []float32) {
 			cov[i*d+j] = float64(c[i*d+j])/float64(n) - mean[i]*mean[j]
 		}
 	}
-	// The smallest sample eigenvalue of n patches of pure noise sits near
-	// the lower Marchenko–Pastur edge, sigma²·(1−√(d/n))².
 	edge := 1 - math.Sqrt(float64(d)/float64(n))
-	return float32(math.Sqrt(max(0, minEigenvalue(cov[:], d))) / edge), buf
+	return math.Sqrt(max(0, minEigenvalue(cov[:], d))) / edge
 }
 
 // minEigenvalue returns the smallest eigenvalue of the symmetric n×n matrix

@@ -140,7 +140,7 @@ func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
 		if len(j.Src) == 1 {
 			sigma := j.Sigma
 			if sigma < 0 {
-				sigma, b.est = estimateSigma(j.Src[0], b.est)
+				sigma = estimateSigma(j.Src[0], &b.est)
 			}
 			b.addTask(j.Src[0], j.Dst[0], sigma)
 			continue
@@ -225,7 +225,7 @@ func (b *batcher) addColour(j Job) {
 	if sigma < 0 {
 		var est [3]float32
 		for c := range opp {
-			est[c], b.est = estimateSigma(opp[c], b.est)
+			est[c] = estimateSigma(opp[c], &b.est)
 			est[c] /= opponentNoise[c]
 		}
 		slices.Sort(est[:])
@@ -262,9 +262,10 @@ func (m *Model) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, 
 
 // EstimateSigma estimates the deviation of white Gaussian noise in a plane
 // from the smallest eigenvalue of its 8×8 patch covariance (Pyatykh et al.,
-// 2013); planes with fewer than 1024 patch positions (under about 39×39) use
-// the wavelet MAD estimator instead.
+// 2013), over its weakly textured patches (Liu et al., 2013); planes with
+// fewer than 1024 patch positions (under about 39×39) use the wavelet MAD
+// estimator instead.
 func EstimateSigma(p Plane) float32 {
-	s, _ := estimateSigma(p, nil)
-	return s
+	var s estScratch
+	return estimateSigma(p, &s)
 }

@@ -123,7 +123,7 @@ type batcher struct {
 	winSide int
 	opp     [][3]Plane // opponent-colour buffers, one set per colour job
 	oppOut  [][3]Plane
-	est     []float32
+	est     estScratch
 
 	// A guided model's pilot and first-step estimates and guides, one per
 	// task.
