@@ -3,6 +3,7 @@ package ae
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -19,7 +20,30 @@ type Arch struct {
 	// estimate, each refined by collaborative Wiener filtering. They predict
 	// the error of the guides' mean.
 	Guided bool `json:"guided,omitempty"`
+
+	// Ensemble is how many views of each patch are denoised and averaged
+	// at inference by default: 1 (or 0), 2, 4 or 8 of the square's
+	// symmetries (transposes and mirrors). Each view costs one more pass
+	// of the net; the blending is unchanged.
+	Ensemble int `json:"ensemble,omitempty"`
 }
+
+// SetEnsemble sets how many views of each patch inference averages (see
+// [Arch.Ensemble]); 0 keeps the model's own setting. Set it before the model
+// is shared: it is not safe to change while denoising.
+func (m *Model) SetEnsemble(views int) error {
+	if views == 0 {
+		return nil
+	}
+	if !slices.Contains([]int{1, 2, 4, 8}, views) {
+		return fmt.Errorf("ensemble %d: want 1, 2, 4 or 8 views", views)
+	}
+	m.Header.Arch.Ensemble = views
+	return nil
+}
+
+// views is the number of patch views denoised at inference.
+func (a Arch) views() int { return max(1, a.Ensemble) }
 
 // Inputs is the number of input features of the net.
 func (a Arch) Inputs() int {
@@ -67,6 +91,8 @@ func (a Arch) Validate() error {
 			a.Stride, a.PatchOut)
 	case len(a.Hidden) > 16:
 		return fmt.Errorf("%d hidden layers: at most 16", len(a.Hidden))
+	case !slices.Contains([]int{0, 1, 2, 4, 8}, a.Ensemble):
+		return fmt.Errorf("ensemble %d: want 1, 2, 4 or 8 views", a.Ensemble)
 	}
 	for i, h := range a.Hidden {
 		if h < 1 || h > 8192 {

@@ -125,6 +125,11 @@ type batcher struct {
 	oppOut  [][3]Plane
 	est     estScratch
 
+	// Index maps of the input and output patches of each view after the
+	// first (see [Arch.Ensemble]), and one patch of scratch.
+	inPerm, outPerm []int32
+	tmp             []float32
+
 	// A guided model's pilot and first-step estimates and guides, one per
 	// task.
 	pilots, basics, guides1, guides2, dsts, srcs []Plane
@@ -151,10 +156,15 @@ func (b *batcher) run(m *Model, stride int) {
 	if b.winSide != po {
 		b.win, b.winSide = blendWindow(po), po
 	}
+	views := a.views()
+	if len(b.inPerm) != views*pi*pi || len(b.outPerm) != views*po*po {
+		b.inPerm, b.outPerm = viewPerms(pi, views), viewPerms(po, views)
+	}
+	b.tmp = grow(b.tmp, max(pi*pi, po*po))
 	total := 0
 	for i := range b.tasks {
 		b.tasks[i].prepare(a, stride)
-		total += b.tasks[i].patches()
+		total += b.tasks[i].patches() * views
 	}
 	scale := m.Header.NormScale
 	inv := 1 / scale
@@ -170,12 +180,13 @@ func (b *batcher) run(m *Model, stride int) {
 
 		// Gather the input patches, normalised, walking across tasks.
 		for r := range rows {
-			for pidx == b.tasks[ti].patches() {
+			for pidx == b.tasks[ti].patches()*views {
 				ti, pidx = ti+1, 0
 			}
 			t := &b.tasks[ti]
 			b.rowTask[r], b.rowIdx[r] = int32(ti), int32(pidx)
-			ox, oy := t.xs[pidx%len(t.xs)], t.ys[pidx/len(t.xs)]
+			p, v := pidx/views, pidx%views
+			ox, oy := t.xs[p%len(t.xs)], t.ys[p/len(t.xs)]
 			row := x[r*nin : (r+1)*nin]
 			for dy := range pi {
 				base := t.ymap[oy+dy]
@@ -198,6 +209,14 @@ func (b *batcher) run(m *Model, stride int) {
 					}
 				}
 			}
+			if v > 0 {
+				perm := b.inPerm[v*pi*pi : (v+1)*pi*pi]
+				permute(row[:pi*pi], b.tmp, perm)
+				if a.Guided {
+					permute(row[gOff:gOff+pi*pi], b.tmp, perm)
+					permute(row[gOff+pi*pi:gOff+2*pi*pi], b.tmp, perm)
+				}
+			}
 			pidx++
 		}
 
@@ -207,16 +226,13 @@ func (b *batcher) run(m *Model, stride int) {
 		// Blend the estimates (noisy centre minus predicted noise).
 		for r := range rows {
 			t := &b.tasks[b.rowTask[r]]
-			p := int(b.rowIdx[r])
+			p, v := int(b.rowIdx[r])/views, int(b.rowIdx[r])%views
 			ox, oy := t.xs[p%len(t.xs)], t.ys[p/len(t.xs)]
 			row := x[r*nin : (r+1)*nin]
 			pred := out[r*po*po : (r+1)*po*po]
+			est := b.tmp[:po*po]
 			for dy := range po {
 				ci := (dy+off)*pi + off
-				ai := (oy+dy)*t.cw + ox
-				acc := t.acc[ai : ai+po]
-				wsum := t.wsum[ai : ai+po]
-				win := b.win[dy*po : (dy+1)*po]
 				// A plain net predicts the noise of the noisy centre, a
 				// guided one the error of its guides' mean.
 				in := row[ci : ci+po]
@@ -229,9 +245,26 @@ func (b *batcher) run(m *Model, stride int) {
 					}
 				}
 				pr := pred[dy*po : (dy+1)*po]
+				if v == 0 {
+					e := est[dy*po : (dy+1)*po]
+					for dx := range po {
+						e[dx] = (in[dx]-pr[dx])*scale + 127.5
+					}
+					continue
+				}
+				// Back from the view to the image's orientation.
+				perm := b.outPerm[(v*po+dy)*po : (v*po+dy+1)*po]
 				for dx := range po {
-					est := (in[dx]-pr[dx])*scale + 127.5
-					acc[dx] += win[dx] * est
+					est[perm[dx]] = (in[dx]-pr[dx])*scale + 127.5
+				}
+			}
+			for dy := range po {
+				ai := (oy+dy)*t.cw + ox
+				acc := t.acc[ai : ai+po]
+				wsum := t.wsum[ai : ai+po]
+				win := b.win[dy*po : (dy+1)*po]
+				for dx, e := range est[dy*po : (dy+1)*po] {
+					acc[dx] += win[dx] * e
 					wsum[dx] += win[dx]
 				}
 			}
@@ -270,4 +303,39 @@ func checkPlanes(dst, src Plane) error {
 // given stride (0 means the model's default). dst and src may not overlap.
 func (m *Model) DenoisePlane(dst, src Plane, sigma float32, stride int) error {
 	return m.DenoiseJobs([]Job{{Dst: []Plane{dst}, Src: []Plane{src}, Sigma: sigma}}, stride)
+}
+
+// viewPerms maps each element of an n×n patch, seen in each of the first
+// views of the eight symmetries of the square, to its index in the patch:
+// view v transposes when bit 0 is set, then mirrors x for bit 1 and y for
+// bit 2. The Gaussian blending window is the same in every view.
+func viewPerms(n, views int) []int32 {
+	perm := make([]int32, views*n*n)
+	for v := range views {
+		for y := range n {
+			for x := range n {
+				sy, sx := y, x
+				if v&1 != 0 {
+					sy, sx = sx, sy
+				}
+				if v&2 != 0 {
+					sx = n - 1 - sx
+				}
+				if v&4 != 0 {
+					sy = n - 1 - sy
+				}
+				perm[(v*n+y)*n+x] = int32(sy*n + sx)
+			}
+		}
+	}
+	return perm
+}
+
+// permute rearranges p into the view that perm describes, with tmp as
+// scratch of at least len(p).
+func permute(p, tmp []float32, perm []int32) {
+	copy(tmp, p)
+	for i, j := range perm {
+		p[i] = tmp[j]
+	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/cleanframe/cleanframe/internal/evaluate"
 )
 
+const ensembleUsage = "views of each patch averaged: 1, 2, 4 or 8 (default: the model's)"
+
 // runDenoise denoises local files into OUTDIR/<name>.png.
 func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := flag.NewFlagSet("denoise", flag.ContinueOnError)
@@ -27,6 +29,7 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	outDir := fs.String("o", "", "output folder (required)")
 	sigma := fs.Float64("sigma", -1, "noise deviation on the 0–255 scale; <0 estimates it")
 	stride := fs.Int("stride", 0, "patch stride (default: the model's)")
+	ensemble := fs.Int("ensemble", 0, ensembleUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +49,9 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	m, err := zoo.Load(*modelPath)
 	if err != nil {
 		return err
+	}
+	if err := m.SetEnsemble(*ensemble); err != nil {
+		return fmt.Errorf("%s: %w", fs.Name(), err)
 	}
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return fmt.Errorf("denoise: %w", err)
@@ -102,6 +108,7 @@ func runEval(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "noise seed")
 	blind := fs.Bool("blind", false, "estimate the noise level instead of passing it")
 	stride := fs.Int("stride", 0, "patch stride (default: the model's)")
+	ensemble := fs.Int("ensemble", 0, ensembleUsage)
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	perImage := fs.Bool("per-image", false, "include each image's result")
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +126,9 @@ func runEval(ctx context.Context, args []string) error {
 	m, err := zoo.Load(*modelPath)
 	if err != nil {
 		return err
+	}
+	if err := m.SetEnsemble(*ensemble); err != nil {
+		return fmt.Errorf("%s: %w", fs.Name(), err)
 	}
 	imgs, err := dataset.LoadDir(*dir)
 	if err != nil {

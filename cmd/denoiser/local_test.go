@@ -135,6 +135,8 @@ func TestDenoiseRefusesUnsafeOutputs(t *testing.T) {
 		"sigma not a number":      {"denoise", "-sigma", "NaN", "-o", t.TempDir(), grey},
 		"stride beyond the patch": {"denoise", "-stride", "12", "-o", t.TempDir(), grey},
 		"eval negative sigma":     {"eval", "--images", in, "--sigma", "-5"},
+		"three views":             {"denoise", "-ensemble", "3", "-o", t.TempDir(), grey},
+		"eval three views":        {"eval", "--images", in, "--ensemble", "3"},
 	}
 	before, _ := os.ReadFile(grey)
 	for name, args := range cases {
