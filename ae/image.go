@@ -75,6 +75,21 @@ func fromOpponent(p0, p1, p2 float32) (r, g, b float32) {
 	return p0 + bb + 2*cc/3, p0 - 4*cc/3, p0 - bb + 2*cc/3
 }
 
+// OpponentPlanes converts R, G and B planes of one size into the opponent
+// planes the denoiser works on: the luminance, then two chroma planes
+// centred on 127.5. White noise of deviation sigma in R, G and B is white
+// noise of sigma/√3, sigma/√2 and sigma·√6/4 in them.
+func OpponentPlanes(r, g, b Plane) [3]Plane {
+	var opp [3]Plane
+	for c := range opp {
+		opp[c] = Plane{W: r.W, H: r.H, Pix: make([]float32, len(r.Pix))}
+	}
+	for i := range r.Pix {
+		opp[0].Pix[i], opp[1].Pix[i], opp[2].Pix[i] = toOpponent(r.Pix[i], g.Pix[i], b.Pix[i])
+	}
+	return opp
+}
+
 // Job is one image of a batch: a grey plane or R, G, B planes in Src, and
 // as many planes of the same sizes in Dst for the result. Sigma is the noise
 // deviation on the 0–255 scale; a negative Sigma asks for a per-image

@@ -50,6 +50,9 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		"filtering, guides the new net; a guided -model trains further")
 	perImage := fs.Int("guides-per-image", 4, "with -guided: noisy copies of each training "+
 		"image, each with its guide, made before training")
+	chroma := fs.Bool("chroma", false, "colour images also give their two opponent "+
+		"chroma planes, which colour denoising cleans with the same net, besides the "+
+		"luminance")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +96,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	var planes []ae.Plane
 	for _, dir := range strings.Split(*images, ",") {
-		ps, err := loadPlanes(dir)
+		ps, err := loadPlanes(dir, *chroma)
 		if err != nil {
 			return err
 		}
@@ -169,9 +172,9 @@ func newModel(name, spec string, sigmaInput bool) (*ae.Model, error) {
 }
 
 // loadPlanes decodes a folder of images into training planes: grey images
-// as they are, colour ones as their three opponent-colour planes' mean (the
-// luminance plane).
-func loadPlanes(dir string) ([]ae.Plane, error) {
+// as they are, colour ones as their luminance, and with chroma also as their
+// two opponent chroma planes, which the denoiser cleans like grey ones.
+func loadPlanes(dir string, chroma bool) ([]ae.Plane, error) {
 	imgs, err := dataset.LoadDir(dir)
 	if err != nil {
 		return nil, err
@@ -180,11 +183,11 @@ func loadPlanes(dir string) ([]ae.Plane, error) {
 	for _, img := range imgs {
 		ps := ae.ImagePlanes(img.Image)
 		if len(ps) == 3 {
-			lum := ae.Plane{W: ps[0].W, H: ps[0].H, Pix: make([]float32, len(ps[0].Pix))}
-			for i := range lum.Pix {
-				lum.Pix[i] = (ps[0].Pix[i] + ps[1].Pix[i] + ps[2].Pix[i]) / 3
+			opp := ae.OpponentPlanes(ps[0], ps[1], ps[2])
+			ps = opp[:1]
+			if chroma {
+				ps = opp[:]
 			}
-			ps = []ae.Plane{lum}
 		}
 		planes = append(planes, ps...)
 	}

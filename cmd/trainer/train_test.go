@@ -136,3 +136,44 @@ func TestTrainResume(t *testing.T) {
 		t.Fatalf("resume from a mismatched state: err = %v", err)
 	}
 }
+
+// A colour image gives its luminance, and with -chroma its two opponent
+// chroma planes as well; a grey image gives itself either way.
+func TestLoadPlanesChroma(t *testing.T) {
+	dir := t.TempDir()
+	c := image.NewNRGBA(image.Rect(0, 0, 3, 2))
+	for i := range 6 {
+		c.SetNRGBA(i%3, i/3, color.NRGBA{R: uint8(40 * i), G: 200, B: uint8(255 - 30*i), A: 255})
+	}
+	g := image.NewGray(image.Rect(0, 0, 3, 2))
+	g.Pix[4] = 99
+	for name, img := range map[string]image.Image{"c.png": c, "g.png": g} {
+		data, err := imageio.EncodePNG(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	lum, err := loadPlanes(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := loadPlanes(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lum) != 2 || len(all) != 4 {
+		t.Fatalf("%d planes without chroma, %d with: want 2 and 4", len(lum), len(all))
+	}
+	// Pixel 4 is (x 1, y 1): R 160, G 200, B 135.
+	want := []float32{(160 + 200 + 135) / 3.0, (160-135)/2.0 + 127.5,
+		(160-2*200+135)/4.0 + 127.5, 99}
+	for i, p := range all {
+		if d := p.Pix[4] - want[i]; d > 1e-4 || d < -1e-4 {
+			t.Errorf("plane %d: pixel %v, want %v", i, p.Pix[4], want[i])
+		}
+	}
+	if lum[0].Pix[4] != all[0].Pix[4] || lum[1].Pix[4] != 99 {
+		t.Errorf("without chroma: %v and %v", lum[0].Pix[4], lum[1].Pix[4])
+	}
+}
