@@ -1,6 +1,8 @@
 package ae
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -136,13 +138,59 @@ func RefinePlanes(dst, noisy, pilot []Plane, sigmas []float32, prm RefineParams)
 // hard-thresholding estimate of the noisy planes, written into basic (so g2
 // is this package's BM3D). The first plane's groups serve every plane.
 func MakeGuides(g1, g2, basic, noisy, pilot []Plane, sigmas []float32) {
+	bm3d(g2, basic, noisy, sigmas)
+	RefinePlanes(g1, noisy, pilot, sigmas, RefineParams{})
+}
+
+// bm3d is BM3D's two steps on planes whose first plane leads the matching:
+// hard thresholding into basic, then Wiener filtering guided by it into dst.
+func bm3d(dst, basic, noisy []Plane, sigmas []float32) {
 	tau := float32(2500) // BM3D's first-step matching thresholds
 	if sigmas[0] > 40 {
 		tau = 5000
 	}
 	RefinePlanes(basic, noisy, noisy, sigmas, RefineParams{Hard: 2.7, MaxDist: tau, Group: 16})
-	RefinePlanes(g1, noisy, pilot, sigmas, RefineParams{})
-	RefinePlanes(g2, noisy, basic, sigmas, RefineParams{})
+	RefinePlanes(dst, noisy, basic, sigmas, RefineParams{})
+}
+
+// BM3D denoises one grey plane, or R, G and B planes, with noise of
+// deviation sigma into dst, by this package's BM3D (Dabov et al., 2007):
+// colour goes through the opponent transform and is grouped on the
+// luminance, as in CBM3D. It is the reference the guided models build on,
+// and a baseline to measure them against.
+func BM3D(dst, noisy []Plane, sigma float32) error {
+	if len(noisy) != len(dst) || (len(noisy) != 1 && len(noisy) != 3) {
+		return fmt.Errorf("bm3d: %d source and %d destination planes, want 1 or 3 of each",
+			len(noisy), len(dst))
+	}
+	for c := range noisy {
+		if err := checkPlanes(dst[c], noisy[c]); err != nil {
+			return fmt.Errorf("bm3d: plane %d: %w", c, err)
+		}
+		if len(noisy[c].Pix) != len(noisy[0].Pix) {
+			return errors.New("bm3d: planes differ in size")
+		}
+	}
+	if !(sigma >= 0 && sigma <= 255) {
+		return fmt.Errorf("bm3d: noise sigma %v: want 0 to 255", sigma)
+	}
+	basic := make([]Plane, len(noisy))
+	for c, p := range noisy {
+		basic[c] = Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
+	}
+	if len(noisy) == 1 {
+		bm3d(dst, basic, noisy, []float32{sigma})
+		return nil
+	}
+	opp := OpponentPlanes(noisy[0], noisy[1], noisy[2])
+	out := OpponentPlanes(noisy[0], noisy[1], noisy[2]) // overwritten
+	sigmas := make([]float32, 3)
+	for c := range sigmas {
+		sigmas[c] = sigma * opponentNoise[c]
+	}
+	bm3d(out[:], basic, opp[:], sigmas)
+	fromOpponentPlanes(dst, out)
+	return nil
 }
 
 // refineAcc sums weighted block estimates over a w×h area of the image
