@@ -129,9 +129,26 @@ func TestTrainWithCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Header.TrainNoise.Kind != c.String() || !finite(out.Net.Params) {
-		t.Errorf("trained model noise %+v, want kind %q and finite weights",
+	if out.Header.TrainNoise.Kind != c.String() || !finite(out.Net.Params) ||
+		out.Header.TrainNoise.SigmaMax != 0 {
+		t.Errorf("trained model noise %+v, want kind %q, no sigma range and finite weights",
 			out.Header.TrainNoise, c.String())
+	}
+
+	// A mixture of Gaussians records the range it spans, so that retraining
+	// without a corruption keeps to it.
+	g, err := ParseCorruption("gaussian:2-55,gaussian:2-10*0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = Train(context.Background(), m, []Plane{plane}, TrainConfig{Steps: 5, Batch: 8,
+		Corruption: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Noise{Kind: "gaussian:2-55,gaussian:2-10*0.5", SigmaMin: 2, SigmaMax: 55}
+	if out.Header.TrainNoise != want {
+		t.Errorf("trained model noise %+v, want %+v", out.Header.TrainNoise, want)
 	}
 }
 

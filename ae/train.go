@@ -150,6 +150,10 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 		if g, ok := cfg.Corruption.(Gaussian); ok {
 			out.Header.TrainNoise = Noise{Kind: "gaussian", SigmaMin: g.SigmaMin,
 				SigmaMax: g.SigmaMax}
+		} else if lo, hi, ok := gaussianRange(cfg.Corruption); ok {
+			// A mixture of Gaussian ranges keeps its spec and records the range it
+			// spans, which retraining and guide making use by default.
+			out.Header.TrainNoise.SigmaMin, out.Header.TrainNoise.SigmaMax = lo, hi
 		}
 	}
 	net := out.Net
@@ -416,4 +420,22 @@ func checkpoint(cfg *TrainConfig, m *Model, step int, opt *Adam) (*Model, error)
 		}
 	}
 	return snap, nil
+}
+
+// gaussianRange is the range of deviations a mixture of Gaussian parts
+// spans; ok is false when any part is another corruption.
+func gaussianRange(c Corruption) (lo, hi float64, ok bool) {
+	m, isMix := c.(*Mixture)
+	if !isMix || len(m.Parts) == 0 {
+		return 0, 0, false
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, p := range m.Parts {
+		g, isGauss := p.(Gaussian)
+		if !isGauss {
+			return 0, 0, false
+		}
+		lo, hi = min(lo, g.SigmaMin), max(hi, g.SigmaMax)
+	}
+	return lo, hi, true
 }
