@@ -15,11 +15,21 @@ import (
 // 20–30 % high at sigma 5. So the estimate is refined on weakly textured
 // patches only, after Liu, Tanaka and Okutomi ("Single-image noise level
 // estimation for blind denoising", 2013): a patch is kept when the sum of its
-// squared neighbour differences is below what pure noise at the current
-// estimate stays under 99 % of the time, and the smallest eigenvalue of the
-// kept patches gives the next estimate, until it settles. Patches with a pixel
-// at exactly 0 or 255 are left out of that step: clipping flattens the noise
-// there, and exact values never occur in unclipped noisy planes.
+// squared neighbour differences (its texture) is below what pure noise at the
+// current estimate stays under 99 % of the time, and the smallest eigenvalue
+// of the kept patches gives the next estimate, until it settles.
+//
+// Three kinds of patch would drag that towards zero, and are left out:
+//   - clipped ones, with a pixel at exactly 0 or 255 (in any colour channel):
+//     clipping flattens the noise, and exact values never occur in unclipped
+//     noisy planes;
+//   - flat ones (texture under texFlat): a noise-free area such as a
+//     letterbox bar or a synthetic background;
+//   - ones far smoother than noise at the current estimate allows (texture
+//     under texFloor times its variance): areas much cleaner than the rest,
+//     such as a lightly noisy bar beside a noisy photograph.
+//
+// If too few patches remain, all of them are used.
 
 const (
 	estBlock = 8
@@ -28,8 +38,15 @@ const (
 	estMinPatches = 16 * estBlock * estBlock
 	// texThreshold is the 99th percentile of a patch's texture (see
 	// patchTexture) when the patch is white noise of unit deviation,
-	// measured over 2 million patches (TestTextureThreshold checks it).
+	// measured over 2 million patches (TestTextureThreshold checks it);
+	// texFloor is half its 0.1st percentile, 111.
 	texThreshold = 344
+	texFloor     = 56
+	// texFlat is the mean texture of noise of deviation 0.5: flatter patches
+	// are taken as noise-free (estimates below about 1 read low).
+	texFlat = 224 * 0.5 * 0.5
+	// estRounds bounds the refinement rounds.
+	estRounds = 20
 )
 
 // estPatch is a patch position and its texture, the sort key.
@@ -44,8 +61,10 @@ type estScratch struct {
 	pos []estPatch
 }
 
-// estimateSigma is EstimateSigma with reusable scratch memory.
-func estimateSigma(p Plane, s *estScratch) float32 {
+// estimateSigma is EstimateSigma with reusable scratch memory. Patches with
+// a pixel at exactly 0 or 255 in any of the planes clip are left out (see
+// above); clip is p's source planes, or p itself.
+func estimateSigma(p Plane, clip []Plane, s *estScratch) float32 {
 	const d = estBlock * estBlock
 	nx, ny := p.W-estBlock+1, p.H-estBlock+1
 	if nx < 4 || ny < 4 || nx*ny < estMinPatches {
@@ -54,7 +73,7 @@ func estimateSigma(p Plane, s *estScratch) float32 {
 		return sigma
 	}
 	// At most about 100 000 patches, on a regular grid, sorted by texture so
-	// that every selection below is a prefix of the rows.
+	// that every selection below is a run of rows.
 	step := max(1, int(math.Ceil(math.Sqrt(float64(nx*ny)/100000))))
 	cx, cy := (nx+step-1)/step, (ny+step-1)/step
 	n := cx * cy
@@ -63,7 +82,7 @@ func estimateSigma(p Plane, s *estScratch) float32 {
 	pos := s.pos[:0]
 	for y := 0; y < ny; y += step {
 		for x0 := 0; x0 < nx; x0 += step {
-			pos = append(pos, estPatch{patchTexture(p, x0, y), int32(x0), int32(y)})
+			pos = append(pos, estPatch{patchTexture(p, clip, x0, y), int32(x0), int32(y)})
 		}
 	}
 	s.pos = pos
@@ -79,37 +98,37 @@ func estimateSigma(p Plane, s *estScratch) float32 {
 		}
 		return int(a.x - b.x)
 	})
+	// Rows are centred on the plane's mean, so that float32 sums keep the
+	// precision of small deviations on bright planes.
+	var mean float64
+	for _, v := range p.Pix {
+		mean += float64(v)
+	}
+	m := float32(mean / float64(len(p.Pix)))
 	for r, q := range pos {
 		row := x[r*d : (r+1)*d]
 		for dy := range estBlock {
 			o := (int(q.y)+dy)*p.W + int(q.x)
-			copy(row[dy*estBlock:(dy+1)*estBlock], p.Pix[o:o+estBlock])
+			for dx, v := range p.Pix[o : o+estBlock] {
+				row[dy*estBlock+dx] = v - m
+			}
 		}
 	}
-	unclipped, _ := slices.BinarySearchFunc(pos, float32(math.Inf(1)),
-		func(e estPatch, t float32) int {
-			if e.tex < t {
-				return -1
-			}
-			return 1
-		})
-	if unclipped < estMinPatches {
-		unclipped = n
+	// Usable patches: neither flat nor clipped (texture +Inf), unless too
+	// few are.
+	lo, hi := texIndex(pos, texFlat), texIndex(pos, float32(math.MaxFloat32))
+	if hi-lo < estMinPatches {
+		lo, hi = 0, n
 	}
-	sigma := minEigenSigma(x, c, unclipped)
-	for range 8 {
-		thr := float32(texThreshold * sigma * sigma)
-		m, _ := slices.BinarySearchFunc(pos[:unclipped], thr,
-			func(e estPatch, t float32) int {
-				if e.tex <= t {
-					return -1
-				}
-				return 1
-			})
-		if m < estMinPatches {
+	sigma := minEigenSigma(x[lo*d:hi*d], c, hi-lo)
+	for range estRounds {
+		v := sigma * sigma
+		a := max(lo, texIndex(pos[:hi], float32(texFloor*v)))
+		b := texIndex(pos[:hi], float32(texThreshold*v))
+		if b-a < estMinPatches {
 			break
 		}
-		next := minEigenSigma(x, c, m)
+		next := minEigenSigma(x[a*d:b*d], c, b-a)
 		done := math.Abs(next-sigma) <= 1e-3*sigma
 		sigma = next
 		if done {
@@ -119,17 +138,35 @@ func estimateSigma(p Plane, s *estScratch) float32 {
 	return float32(sigma)
 }
 
+// texIndex is the number of patches in pos (sorted) with texture below t,
+// or at most t when t is the largest float32.
+func texIndex(pos []estPatch, t float32) int {
+	i, _ := slices.BinarySearchFunc(pos, t, func(e estPatch, t float32) int {
+		if e.tex < t || (e.tex == t && t == math.MaxFloat32) {
+			return -1
+		}
+		return 1
+	})
+	return i
+}
+
 // patchTexture is the sum of the squared differences between horizontal
-// and vertical neighbours within the patch at (x0, y), or +Inf when the patch
-// has a clipped pixel (exactly 0 or 255).
-func patchTexture(p Plane, x0, y int) float32 {
+// and vertical neighbours within the patch of p at (x0, y), or +Inf when a
+// plane of clip has a pixel at exactly 0 or 255 there.
+func patchTexture(p Plane, clip []Plane, x0, y int) float32 {
+	for _, q := range clip {
+		for dy := range estBlock {
+			for _, v := range q.Pix[(y+dy)*q.W+x0:][:estBlock] {
+				if v == 0 || v == 255 {
+					return float32(math.Inf(1))
+				}
+			}
+		}
+	}
 	var z float32
 	for dy := range estBlock {
 		r := p.Pix[(y+dy)*p.W+x0:][:estBlock]
 		for dx, v := range r {
-			if v == 0 || v == 255 {
-				return float32(math.Inf(1))
-			}
 			if dx+1 < estBlock {
 				z += (r[dx+1] - v) * (r[dx+1] - v)
 			}

@@ -1,8 +1,11 @@
 package ae
 
 import (
+	"image/png"
 	"math"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"testing"
 )
 
@@ -16,7 +19,7 @@ func TestTextureThreshold(t *testing.T) {
 		for i := range p.Pix {
 			p.Pix[i] = 100 + float32(rng.NormFloat64())
 		}
-		if patchTexture(p, 0, 0) <= texThreshold {
+		if patchTexture(p, nil, 0, 0) <= texThreshold {
 			below++
 		}
 	}
@@ -35,7 +38,7 @@ func TestEstimateSigmaOnPhotograph(t *testing.T) {
 		noisy := noisyCopy(clean, sigma, rng)
 		got := float64(EstimateSigma(noisy))
 		var s estScratch
-		estimateSigma(noisy, &s)
+		estimateSigma(noisy, []Plane{noisy}, &s)
 		const d = estBlock * estBlock
 		n := len(s.pos)
 		all := minEigenSigma(s.f[:n*d], s.f[n*d:n*d+d*d], n)
@@ -64,5 +67,84 @@ func TestEstimateSigmaIgnoresClippedAreas(t *testing.T) {
 	}
 	if got := EstimateSigma(p); math.Abs(float64(got)-10) > 0.5 {
 		t.Fatalf("estimated %.2f with half the plane clipped, want 10", got)
+	}
+}
+
+// In colour, a pixel clipped in one channel is rarely exactly 0 or 255 in
+// any opponent plane: the clipped patches must be found on R, G and B.
+// Patches near the clipping that escaped it carry less noise, so clipped
+// images still read low.
+func TestEstimateSigmaColourClipped(t *testing.T) {
+	f, err := os.Open("../examples/images/astronaut.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgb := ImagePlanes(img)
+	rng := rand.New(rand.NewPCG(9, 10))
+	const sigma = 40
+	for c := range rgb {
+		for i, v := range rgb[c].Pix {
+			rgb[c].Pix[i] = float32(to8(v + float32(rng.NormFloat64()*sigma)))
+		}
+	}
+	opp := OpponentPlanes(rgb[0], rgb[1], rgb[2])
+	var s estScratch
+	var own, got [3]float32
+	for c := range opp {
+		own[c] = estimateSigma(opp[c], opp[c:c+1], &s) / opponentNoise[c]
+		got[c] = estimateSigma(opp[c], rgb, &s) / opponentNoise[c]
+	}
+	t.Logf("with R, G and B's clipping %.2f, with each plane's own %.2f", got, own)
+	slices.Sort(got[:])
+	slices.Sort(own[:])
+	if got[1] < own[1] || math.Abs(float64(got[1])-sigma) > 0.15*sigma {
+		t.Errorf("median estimate %.2f (%.2f from each plane's own clipping), want %d",
+			got[1], own[1], sigma)
+	}
+}
+
+// Noise-free areas (a letterbox bar, a smooth synthetic canvas) are flatter
+// than any noisy patch; they must not pull the estimate to zero.
+func TestEstimateSigmaBesideNoiseFreeAreas(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	photo := noisyCopy(cameraCrop(t, 150, 100, 256, 256), 25, rng)
+	bars, canvas := photo, Plane{W: 256, H: 256, Pix: append([]float32(nil), photo.Pix...)}
+	bars.Pix = append([]float32(nil), photo.Pix...)
+	for y := range 256 {
+		for x := range 256 {
+			if y < 64 || y >= 192 { // half the rows
+				bars.Pix[y*256+x] = 16
+			}
+			if x < 160 { // 62 % of the plane
+				canvas.Pix[y*256+x] = 40 + 0.3*float32(x+y)
+			}
+		}
+	}
+	for name, p := range map[string]Plane{"bars": bars, "canvas": canvas} {
+		if got := EstimateSigma(p); math.Abs(float64(got)-25) > 0.08*25 {
+			t.Errorf("%s: estimated %.2f, want 25", name, got)
+		}
+	}
+}
+
+// An estimate is limited to the sigmas the model was trained on; a told
+// sigma is not.
+func TestEstimateLimitedToTrainedRange(t *testing.T) {
+	m := testModel(t, Arch{PatchIn: 5, PatchOut: 3, Stride: 1, Hidden: []int{4},
+		SigmaInput: true})
+	m.Header.TrainNoise = Noise{Kind: "gaussian", SigmaMin: 2, SigmaMax: 55}
+	for in, want := range map[float32]float32{0.3: 2, 20: 20, 130: 55} {
+		if got := m.trainedRange(in); got != want {
+			t.Errorf("estimate %v: limited to %v, want %v", in, got, want)
+		}
+	}
+	m.Header.TrainNoise = Noise{Kind: "jpeg:30-90"}
+	if got := m.trainedRange(130); got != 130 {
+		t.Errorf("a model without a sigma range limited 130 to %v", got)
 	}
 }

@@ -155,12 +155,12 @@ func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
 		if len(j.Src) == 1 {
 			sigma := j.Sigma
 			if sigma < 0 {
-				sigma = estimateSigma(j.Src[0], &b.est)
+				sigma = m.trainedRange(estimateSigma(j.Src[0], j.Src, &b.est))
 			}
 			b.addTask(j.Src[0], j.Dst[0], sigma)
 			continue
 		}
-		b.addColour(j)
+		b.addColour(j, m)
 	}
 	if m.Pilot != nil {
 		b.guide(m.Pilot, jobs)
@@ -220,7 +220,7 @@ func growPlanes(ps []Plane, n int) []Plane {
 
 // addColour converts a colour job to opponent planes in reused buffers and
 // adds a task per plane, with the noise deviation each plane carries.
-func (b *batcher) addColour(j Job) {
+func (b *batcher) addColour(j Job, m *Model) {
 	n := len(j.Src[0].Pix)
 	if len(b.opp) < cap(b.opp) {
 		b.opp, b.oppOut = b.opp[:len(b.opp)+1], b.oppOut[:len(b.oppOut)+1]
@@ -240,11 +240,11 @@ func (b *batcher) addColour(j Job) {
 	if sigma < 0 {
 		var est [3]float32
 		for c := range opp {
-			est[c] = estimateSigma(opp[c], &b.est)
+			est[c] = estimateSigma(opp[c], j.Src, &b.est)
 			est[c] /= opponentNoise[c]
 		}
 		slices.Sort(est[:])
-		sigma = est[1]
+		sigma = m.trainedRange(est[1])
 	}
 	for c := range opp {
 		b.addTask(opp[c], out[c], sigma*opponentNoise[c])
@@ -282,5 +282,16 @@ func (m *Model) DenoiseImageSigma(img image.Image, sigma float64) (image.Image, 
 // estimator instead.
 func EstimateSigma(p Plane) float32 {
 	var s estScratch
-	return estimateSigma(p, &s)
+	return estimateSigma(p, []Plane{p}, &s)
+}
+
+// trainedRange limits an estimated noise level to the range the model was
+// trained on, where it has one: outside it the net was never trained, and an
+// estimate there is most likely texture read as noise.
+func (m *Model) trainedRange(sigma float32) float32 {
+	n := m.Header.TrainNoise
+	if n.SigmaMax <= 0 {
+		return sigma
+	}
+	return min(max(sigma, float32(n.SigmaMin)), float32(n.SigmaMax))
 }
