@@ -166,6 +166,16 @@ func (m *Model) denoiseJobs(b *batcher, jobs []Job, stride int) {
 		b.guide(m.Pilot, jobs)
 	}
 	b.run(m, stride)
+	if m.Pilot != nil {
+		// A plane narrower than a block has no guides worth the name (they
+		// fall back to the pilot and the noisy plane); the pilot alone does
+		// better there.
+		for i, t := range b.tasks {
+			if t.src.W < refineBlock || t.src.H < refineBlock {
+				copy(t.dst.Pix, b.pilots[i].Pix)
+			}
+		}
+	}
 	k := 0
 	for _, j := range jobs {
 		if len(j.Src) == 3 {

@@ -422,3 +422,29 @@ func TestRefineIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// On planes narrower than a block a guided model gives its pilot's result.
+func TestGuidedTinyPlanesUsePilot(t *testing.T) {
+	m := guidedTestModel(t)
+	rng := rand.New(rand.NewPCG(33, 34))
+	for _, sz := range [][2]int{{17, 5}, {7, 40}, {3, 3}} {
+		src := Plane{W: sz[0], H: sz[1], Pix: make([]float32, sz[0]*sz[1])}
+		for i := range src.Pix {
+			src.Pix[i] = float32(rng.IntN(256))
+		}
+		got := Plane{W: sz[0], H: sz[1], Pix: make([]float32, len(src.Pix))}
+		want := Plane{W: sz[0], H: sz[1], Pix: make([]float32, len(src.Pix))}
+		if err := m.DenoisePlane(got, src, 25, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Pilot.DenoisePlane(want, src, 25, 0); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got.Pix {
+			if got.Pix[i] != want.Pix[i] {
+				t.Fatalf("%v: pixel %d is %v, the pilot gives %v", sz, i, got.Pix[i],
+					want.Pix[i])
+			}
+		}
+	}
+}
