@@ -39,6 +39,31 @@ func run() error {
 	if *sets == "" {
 		return fmt.Errorf("-sets is required")
 	}
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only; join sets with commas)",
+			flag.Args())
+	}
+	// Everything is checked before the first set is measured, which takes minutes.
+	var levels []float64
+	for _, s := range strings.Split(*sigmas, ",") {
+		sigma, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || !(sigma > 0 && sigma <= 255) {
+			return fmt.Errorf("sigma %q: want a number in (0, 255]", s)
+		}
+		levels = append(levels, sigma)
+	}
+	var data [][]dataset.Image
+	dirs := strings.Split(*sets, ",")
+	for _, dir := range dirs {
+		if strings.TrimSpace(dir) == "" {
+			return fmt.Errorf("-sets %q: an empty folder name", *sets)
+		}
+		imgs, err := dataset.LoadDir(dir)
+		if err != nil {
+			return err
+		}
+		data = append(data, imgs)
+	}
 	var m *ae.Model
 	if *model != "" {
 		var err error
@@ -53,16 +78,9 @@ func run() error {
 		head += fmt.Sprintf(" %10s %10s", *model+" dB", "difference")
 	}
 	fmt.Println(head)
-	for _, dir := range strings.Split(*sets, ",") {
-		imgs, err := dataset.LoadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, s := range strings.Split(*sigmas, ",") {
-			sigma, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil || !(sigma > 0 && sigma <= 255) {
-				return fmt.Errorf("sigma %q: want a number in (0, 255]", s)
-			}
+	for k, imgs := range data {
+		dir := dirs[k]
+		for _, sigma := range levels {
 			noisy, psnr, mps, err := measure(imgs, sigma, *seed)
 			if err != nil {
 				return err

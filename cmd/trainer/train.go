@@ -63,6 +63,13 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		return fmt.Errorf("train: the folder of -o %s does not exist; create it first", *out)
 	}
 
+	archSet := false
+	fs.Visit(func(f *flag.Flag) { archSet = archSet || f.Name == "arch" })
+	if archSet && (*guided || *from != "" || *resume) {
+		return errors.New("train: -arch shapes a new model only; a guided model takes its " +
+			"pilot's shape, and -model and -resume keep theirs")
+	}
+
 	var m *ae.Model
 	var err error
 	var state *ae.TrainState
@@ -108,7 +115,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		if hi == 0 {
 			lo, hi = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
 		}
-		log.Info("making guides", "images", len(planes), "per_image", *perImage,
+		log.Info("making guides", "planes", len(planes), "per_image", *perImage,
 			"sigma_min", lo, "sigma_max", hi)
 		t := time.Now()
 		if samples, err = m.GuidedSamples(ctx, planes, *perImage, lo, hi, *seed); err != nil {
@@ -117,7 +124,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		log.Info("guides made", "samples", len(samples), "elapsed", time.Since(t).Round(time.Second))
 		planes = nil
 	}
-	log.Info("training", "images", len(planes)+len(samples), "params", len(m.Net.Params),
+	log.Info("training", "planes", len(planes)+len(samples), "params", len(m.Net.Params),
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
 
 	cfg := ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,

@@ -57,6 +57,13 @@ func TestTrainCommand(t *testing.T) {
 	if err == nil {
 		t.Error("unknown corruption accepted")
 	}
+	for _, extra := range [][]string{{"-guided"}, {"-model", out}} {
+		args := append([]string{"train", "-images", dir, "-arch", "7:3:1:16", "-steps", "1"},
+			extra...)
+		if err := run(ctx, log, args); err == nil || !strings.Contains(err.Error(), "-arch") {
+			t.Errorf("%v: error %v, want -arch refused", extra, err)
+		}
+	}
 }
 
 func TestProgressBar(t *testing.T) {
