@@ -65,9 +65,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 
 	archSet := false
 	fs.Visit(func(f *flag.Flag) { archSet = archSet || f.Name == "arch" })
-	if archSet && (*guided || *from != "" || *resume) {
+	// -resume repeats the first run's flags, -arch among them.
+	if archSet && !*resume && (*guided || *from != "") {
 		return errors.New("train: -arch shapes a new model only; a guided model takes its " +
-			"pilot's shape, and -model and -resume keep theirs")
+			"pilot's shape, and -model keeps its own")
 	}
 
 	var m *ae.Model
