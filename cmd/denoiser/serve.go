@@ -32,6 +32,8 @@ func runServe(ctx context.Context, args []string) error {
 		"accept only models of this name from the models topic; empty: any (env CF_MODEL_NAME)")
 	fs.StringVar(&wc.Pin, "pin", os.Getenv("CF_MODEL_PIN"),
 		"serve only this model version, whatever the models topic says (env CF_MODEL_PIN)")
+	ensemble := fs.Int("ensemble", int(cli.EnvInt("CF_ENSEMBLE", 0)), ensembleUsage+
+		"; also for every model swapped in (env CF_ENSEMBLE)")
 	fs.IntVar(&wc.Workers, "workers", int(cli.EnvInt("CF_WORKERS", 8)),
 		"images processed at once; they share batches (env CF_WORKERS)")
 	fs.IntVar(&batchRows, "batch-rows", int(cli.EnvInt("CF_BATCH_ROWS", ae.DefaultBatchRows)),
@@ -96,6 +98,12 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("serve: load model: %w", err)
 	}
+	if *ensemble != 0 {
+		m = m.Clone() // shipped models are shared
+		if err := m.SetEnsemble(*ensemble); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	loaded.Set()
 	batched := func(m *ae.Model) worker.Model { return ae.NewBatchDenoiser(m, batchRows, batchWait) }
 	if !*noEnsure {
@@ -109,6 +117,9 @@ func runServe(ctx context.Context, args []string) error {
 	decode := func(data []byte) (worker.Model, error) {
 		m, err := ae.Decode(data) // validates checksum, shape and values
 		if err != nil {
+			return nil, err
+		}
+		if err := m.SetEnsemble(*ensemble); err != nil { // checked above: cannot fail
 			return nil, err
 		}
 		return batched(m), nil

@@ -23,6 +23,7 @@ func TestServeArgs(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "log level"},
 		{nil, "no Kafka brokers"},
 		{[]string{"--brokers", "127.0.0.1:1", "--model", "/nonexistent"}, "load model"},
+		{[]string{"--brokers", "127.0.0.1:1", "--ensemble", "3"}, "ensemble 3"},
 	}
 	for _, tt := range tests {
 		err := runServe(context.Background(), tt.args)

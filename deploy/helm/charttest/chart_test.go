@@ -905,6 +905,9 @@ func checkDenoiserOnly(t *testing.T, r *rendered) {
 	if e := env(c, "CF_MODEL"); e == nil || e.Value != "quality" {
 		t.Errorf("CF_MODEL %+v", e)
 	}
+	if e := env(c, "CF_ENSEMBLE"); e == nil || e.Value != "2" {
+		t.Errorf("CF_ENSEMBLE %+v", e)
+	}
 	if r.configMap().Data["CF_TOPIC_PREFIX"] != "run7" {
 		t.Errorf("CF_TOPIC_PREFIX %q", r.configMap().Data["CF_TOPIC_PREFIX"])
 	}
