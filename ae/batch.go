@@ -52,6 +52,18 @@ func (b *BatchDenoiser) Model() *Model { return b.model }
 // Version is the model's version.
 func (b *BatchDenoiser) Version() string { return b.model.Version() }
 
+// PixelWeight is the memory a pixel takes while this model denoises it,
+// relative to a plain model: a guided model also holds its pilot's estimate,
+// two guides and the refinement's accumulators, about 3.5 times as much
+// (measured on 0.26 to 2.1 megapixel grey images: 55–70 bytes a pixel
+// against 17–18).
+func (b *BatchDenoiser) PixelWeight() float64 {
+	if b.model.Pilot != nil {
+		return 3.5
+	}
+	return 1
+}
+
 // DenoiseImage denoises img with a per-image noise estimate; see
 // [Model.DenoiseImage].
 func (b *BatchDenoiser) DenoiseImage(img image.Image) (image.Image, error) {

@@ -146,3 +146,19 @@ func TestBatchDenoiserPanicReleasesEveryCaller(t *testing.T) {
 		}
 	}
 }
+
+// A guided model's pixels weigh more in the worker's pixel budget.
+func TestBatchDenoiserPixelWeight(t *testing.T) {
+	plain := testModel(t, Arch{PatchIn: 5, PatchOut: 3, Stride: 1, Hidden: []int{4},
+		SigmaInput: true})
+	g, err := NewGuided("g", plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := NewBatchDenoiser(plain, 0, 0).PixelWeight(); w != 1 {
+		t.Errorf("plain model weight %v, want 1", w)
+	}
+	if w := NewBatchDenoiser(g, 0, 0).PixelWeight(); w != 3.5 {
+		t.Errorf("guided model weight %v, want 3.5", w)
+	}
+}

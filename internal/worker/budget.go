@@ -9,7 +9,8 @@ import (
 // that memory stays bounded whatever mix of sizes arrives: many small images
 // run side by side, a large one waits until it fits. Memory per image is
 // about 90 bytes per pixel for colour (planes, colour transform, blending
-// accumulators, output), 30 for grey.
+// accumulators, output), 30 for grey, under a plain model; a WeightedModel's
+// images are charged their weight (a guided model's, 3.5 times as much).
 type pixelBudget struct {
 	mu   sync.Mutex
 	free int64

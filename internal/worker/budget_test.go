@@ -43,3 +43,35 @@ func TestPixelBudget(t *testing.T) {
 		t.Fatal("acquired beyond the budget")
 	}
 }
+
+// heavy is a model whose pixels weigh w.
+type heavy struct {
+	blur
+	w float64
+}
+
+func (h heavy) PixelWeight() float64 { return h.w }
+
+// A weighted model's images take their weight in pixels from the budget,
+// but never more than all of it, so that each still runs alone.
+func TestPixelCost(t *testing.T) {
+	plain := blur{version: "v"}
+	cases := []struct {
+		m          Model
+		px, budget int64
+		want       int64
+	}{
+		{plain, 1000, 10000, 1000},
+		{heavy{plain, 3.5}, 1000, 10000, 3500},
+		{heavy{plain, 3.5}, 8000, 10000, 10000},
+		{heavy{plain, 0.5}, 1000, 10000, 500},
+		{heavy{plain, 0}, 1000, 10000, 1000}, // no weight: plain
+		{heavy{plain, 3.5}, 0, 10000, 1},
+	}
+	for i, c := range cases {
+		if got := pixelCost(c.m, c.px, c.budget); got != c.want {
+			t.Errorf("case %d: %d pixels of %d cost %d, want %d", i, c.px, c.budget, got,
+				c.want)
+		}
+	}
+}

@@ -44,6 +44,28 @@ type SigmaModel interface {
 	DenoiseImageSigma(img image.Image, sigma float64) (image.Image, error)
 }
 
+// WeightedModel is a Model whose pixels take more (or less) memory than a
+// plain model's while it denoises them; the pixel budget charges them so.
+type WeightedModel interface {
+	Model
+	PixelWeight() float64
+}
+
+// pixelCost is what an image of px pixels takes from the pixel budget under
+// m: px times m's weight, but never more than the whole budget, so that an
+// image that fits alone always runs.
+func pixelCost(m Model, px, budget int64) int64 {
+	w, ok := m.(WeightedModel)
+	if !ok || !(w.PixelWeight() > 0) {
+		return px
+	}
+	cost := int64(float64(px) * w.PixelWeight())
+	if budget > 0 {
+		cost = min(cost, budget)
+	}
+	return max(cost, 1)
+}
+
 // Decoder turns a model record's bytes into a Model, validating it
 // (checksum, shape, NaN).
 type Decoder func(data []byte) (Model, error)
@@ -372,7 +394,8 @@ func (d *Denoiser) denoiseModel(ctx context.Context, rec pipeline.Record,
 	if err != nil {
 		return nil, "decode", err
 	}
-	release, err := d.budget.acquire(ctx, int64(cfg.Width)*int64(cfg.Height))
+	release, err := d.budget.acquire(ctx, pixelCost(m, int64(cfg.Width)*int64(cfg.Height),
+		d.cfg.MaxPixelsInFlight))
 	if err != nil {
 		return nil, "decode", err
 	}
