@@ -36,6 +36,9 @@ const (
 	// estMinPatches is the fewest patches a covariance is estimated from;
 	// smaller planes fall back to the wavelet MAD.
 	estMinPatches = 16 * estBlock * estBlock
+	// estMinUsable is the fewest usable patches (see estimateSigma) that
+	// are enough for a first estimate, the texture refinement aside.
+	estMinUsable = 4 * estBlock * estBlock
 	// texThreshold is the 99th percentile of a patch's texture (see
 	// patchTexture) when the patch is white noise of unit deviation,
 	// measured over 2 million patches (TestTextureThreshold checks it);
@@ -114,10 +117,11 @@ func estimateSigma(p Plane, clip []Plane, s *estScratch) float32 {
 			}
 		}
 	}
-	// Usable patches: neither flat nor clipped (texture +Inf), unless too
-	// few are.
+	// Usable patches: neither flat nor clipped nor on the edge of a
+	// noise-free area (texture +Inf), unless too few are: a noisy strip
+	// beside a clean background may give only a few hundred.
 	lo, hi := texIndex(pos, texFlat), texIndex(pos, float32(math.MaxFloat32))
-	if hi-lo < estMinPatches {
+	if hi-lo < estMinUsable {
 		lo, hi = 0, n
 	}
 	sigma := minEigenSigma(x[lo*d:hi*d], c, hi-lo)
@@ -152,7 +156,8 @@ func texIndex(pos []estPatch, t float32) int {
 
 // patchTexture is the sum of the squared differences between horizontal
 // and vertical neighbours within the patch of p at (x0, y), or +Inf when a
-// plane of clip has a pixel at exactly 0 or 255 there.
+// plane of clip has a pixel at exactly 0 or 255 there, or a row or column of
+// the patch is constant.
 func patchTexture(p Plane, clip []Plane, x0, y int) float32 {
 	for _, q := range clip {
 		for dy := range estBlock {
@@ -162,6 +167,9 @@ func patchTexture(p Plane, clip []Plane, x0, y int) float32 {
 				}
 			}
 		}
+	}
+	if constantLine(p, x0, y) {
+		return float32(math.Inf(1))
 	}
 	var z float32
 	for dy := range estBlock {
@@ -177,6 +185,25 @@ func patchTexture(p Plane, clip []Plane, x0, y int) float32 {
 		}
 	}
 	return z
+}
+
+// constantLine reports whether a row or a column of the patch at (x0, y)
+// holds one value exactly: the edge of a noise-free area, which noise never
+// leaves (a patch wholly inside such an area is flat, see texFlat).
+func constantLine(p Plane, x0, y int) bool {
+	for d := range estBlock {
+		row, col := true, true
+		r0 := p.Pix[(y+d)*p.W+x0]
+		c0 := p.Pix[y*p.W+x0+d]
+		for k := 1; k < estBlock && (row || col); k++ {
+			row = row && p.Pix[(y+d)*p.W+x0+k] == r0
+			col = col && p.Pix[(y+k)*p.W+x0+d] == c0
+		}
+		if row || col {
+			return true
+		}
+	}
+	return false
 }
 
 // minEigenSigma is the noise deviation read from the smallest eigenvalue of

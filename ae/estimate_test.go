@@ -130,6 +130,21 @@ func TestEstimateSigmaBesideNoiseFreeAreas(t *testing.T) {
 			t.Errorf("%s: estimated %.2f, want 25", name, got)
 		}
 	}
+	// At sigma 50 in 8 bits most photo patches are clipped, so those on the
+	// bars' edges (half noise-free) were once most of what was left.
+	clean := cameraCrop(t, 150, 100, 256, 256)
+	for seed := range uint64(8) {
+		noisy := noisyCopy(clean, 50, rand.New(rand.NewPCG(seed, 13)))
+		for i, v := range noisy.Pix {
+			noisy.Pix[i] = float32(to8(v))
+			if y := i / 256; y < 32 || y >= 224 {
+				noisy.Pix[i] = 16
+			}
+		}
+		if got := EstimateSigma(noisy); got < 40 || got > 52 {
+			t.Errorf("bars at sigma 50, seed %d: estimated %.2f, want 40 to 52", seed, got)
+		}
+	}
 }
 
 // An estimate is limited to the sigmas the model was trained on; a told
