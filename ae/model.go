@@ -32,13 +32,18 @@ type Arch struct {
 // [Arch.Ensemble]); 0 keeps the model's own setting. Set it before the model
 // is shared: it is not safe to change while denoising.
 func (m *Model) SetEnsemble(views int) error {
-	if views == 0 {
-		return nil
-	}
-	if !slices.Contains([]int{1, 2, 4, 8}, views) {
-		return fmt.Errorf("ensemble %d: want 1, 2, 4 or 8 views", views)
+	if err := CheckEnsemble(views); err != nil || views == 0 {
+		return err
 	}
 	m.Header.Arch.Ensemble = views
+	return nil
+}
+
+// CheckEnsemble says whether SetEnsemble accepts views.
+func CheckEnsemble(views int) error {
+	if views != 0 && !slices.Contains([]int{1, 2, 4, 8}, views) {
+		return fmt.Errorf("ensemble %d: want 1, 2, 4 or 8 views", views)
+	}
 	return nil
 }
 

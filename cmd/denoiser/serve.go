@@ -62,6 +62,9 @@ func runServe(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
+	if err := ae.CheckEnsemble(*ensemble); err != nil {
+		return fmt.Errorf("serve: %w", err) // before any port opens
+	}
 
 	log, err := telemetry.NewLogger(os.Stderr, *level)
 	if err != nil {
