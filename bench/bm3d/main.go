@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cleanframe/cleanframe/ae"
 	"github.com/cleanframe/cleanframe/ae/zoo"
@@ -105,25 +104,16 @@ func run() error {
 // PSNR before and after, and the megapixels per second over the whole set.
 func measure(imgs []dataset.Image, sigma float64, seed uint64) (noisyDB, db, mps float64,
 	err error) {
-	var secs, pixels float64
-	for i, img := range imgs {
-		clean := ae.ImagePlanes(img.Image)
-		noisy := make([]ae.Plane, len(clean))
-		out := make([]ae.Plane, len(clean))
-		for c, p := range clean {
-			noisy[c] = ae.Plane{W: p.W, H: p.H, Pix: append([]float32(nil), p.Pix...)}
-			out[c] = ae.Plane{W: p.W, H: p.H, Pix: make([]float32, len(p.Pix))}
-		}
-		evaluate.AddNoise(noisy, sigma, evaluate.NoiseRand(seed, i))
-		t := time.Now()
-		if err := ae.BM3D(out, noisy, float32(sigma)); err != nil {
-			return 0, 0, 0, fmt.Errorf("%s: %w", img.Name, err)
-		}
-		secs += time.Since(t).Seconds()
-		pixels += float64(clean[0].W * clean[0].H)
-		evaluate.Quantize(out)
-		noisyDB += evaluate.PSNR(noisy, clean) / float64(len(imgs))
-		db += evaluate.PSNR(out, clean) / float64(len(imgs))
+	r, err := evaluate.RunFunc(context.Background(), "bm3d", imgs,
+		evaluate.Config{Sigma: sigma, Seed: seed},
+		func(out, noisy []ae.Plane, sigma float32) error { return ae.BM3D(out, noisy, sigma) })
+	if err != nil {
+		return 0, 0, 0, err
 	}
-	return noisyDB, db, pixels / 1e6 / secs, nil
+	var secs, pixels float64
+	for _, im := range r.PerImage {
+		secs += im.Seconds
+		pixels += float64(im.Width * im.Height)
+	}
+	return r.NoisyPSNR, r.PSNR, pixels / 1e6 / secs, nil
 }

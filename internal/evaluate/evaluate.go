@@ -97,7 +97,20 @@ type Result struct {
 
 // Run corrupts each image, denoises it with m and scores it.
 func Run(ctx context.Context, m *ae.Model, imgs []dataset.Image, cfg Config) (Result, error) {
-	res := Result{Images: len(imgs), Sigma: cfg.Sigma, Model: m.Version()}
+	return RunFunc(ctx, m.Version(), imgs, cfg, func(out, noisy []ae.Plane, sigma float32) error {
+		return m.DenoisePlanes(out, noisy, sigma, cfg.Stride)
+	})
+}
+
+// Denoise writes into out the denoised noisy planes, told the noise
+// deviation sigma, or a negative sigma to estimate it.
+type Denoise func(out, noisy []ae.Plane, sigma float32) error
+
+// RunFunc is Run for any denoiser (a reference method, say), named name in
+// the result; cfg.Stride is up to it.
+func RunFunc(ctx context.Context, name string, imgs []dataset.Image, cfg Config,
+	denoise Denoise) (Result, error) {
+	res := Result{Images: len(imgs), Sigma: cfg.Sigma, Model: name}
 	if len(imgs) == 0 {
 		return res, fmt.Errorf("evaluate: no images")
 	}
@@ -106,7 +119,7 @@ func Run(ctx context.Context, m *ae.Model, imgs []dataset.Image, cfg Config) (Re
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		r, err := one(m, img, i, cfg)
+		r, err := one(denoise, img, i, cfg)
 		if err != nil {
 			return res, err
 		}
@@ -118,7 +131,7 @@ func Run(ctx context.Context, m *ae.Model, imgs []dataset.Image, cfg Config) (Re
 	return res, nil
 }
 
-func one(m *ae.Model, img dataset.Image, i int, cfg Config) (ImageResult, error) {
+func one(denoise Denoise, img dataset.Image, i int, cfg Config) (ImageResult, error) {
 	clean := ae.ImagePlanes(img.Image)
 	noisy := make([]ae.Plane, len(clean))
 	out := make([]ae.Plane, len(clean))
@@ -141,7 +154,7 @@ func one(m *ae.Model, img dataset.Image, i int, cfg Config) (ImageResult, error)
 		sigma = -1
 	}
 	t := time.Now()
-	if err := m.DenoisePlanes(out, noisy, sigma, cfg.Stride); err != nil {
+	if err := denoise(out, noisy, sigma); err != nil {
 		return ImageResult{}, fmt.Errorf("evaluate %s: %w", img.Name, err)
 	}
 	secs := time.Since(t).Seconds()
