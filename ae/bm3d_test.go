@@ -1,9 +1,7 @@
 package ae
 
 import (
-	"image/png"
 	"math/rand/v2"
-	"os"
 	"testing"
 )
 
@@ -28,16 +26,7 @@ func TestBM3DGreyAndColour(t *testing.T) {
 		}
 	}
 
-	f, err := os.Open("../examples/images/chelsea.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := ImagePlanes(img)
+	full := examplePlanes(t, "chelsea.png")
 	if len(full) != 3 {
 		t.Fatalf("chelsea.png has %d planes, want colour", len(full))
 	}

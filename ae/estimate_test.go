@@ -1,10 +1,8 @@
 package ae
 
 import (
-	"image/png"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 )
@@ -75,16 +73,7 @@ func TestEstimateSigmaIgnoresClippedAreas(t *testing.T) {
 // Patches near the clipping that escaped it carry less noise, so clipped
 // images still read low.
 func TestEstimateSigmaColourClipped(t *testing.T) {
-	f, err := os.Open("../examples/images/astronaut.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rgb := ImagePlanes(img)
+	rgb := examplePlanes(t, "astronaut.png")
 	rng := rand.New(rand.NewPCG(9, 10))
 	const sigma = 40
 	for c := range rgb {

@@ -85,10 +85,11 @@ func TestInsertMatchKeepsTheNearest(t *testing.T) {
 	}
 }
 
-// cameraCrop loads a grey crop of the shipped example photograph.
-func cameraCrop(t *testing.T, x0, y0, w, h int) Plane {
+// examplePlanes loads a shipped example photograph (examples/images) as
+// planes.
+func examplePlanes(t *testing.T, name string) []Plane {
 	t.Helper()
-	f, err := os.Open("../examples/images/camera.png")
+	f, err := os.Open("../examples/images/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,13 @@ func cameraCrop(t *testing.T, x0, y0, w, h int) Plane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := ImagePlanes(img)[0]
+	return ImagePlanes(img)
+}
+
+// cameraCrop loads a grey crop of the shipped example photograph.
+func cameraCrop(t *testing.T, x0, y0, w, h int) Plane {
+	t.Helper()
+	full := examplePlanes(t, "camera.png")[0]
 	p := Plane{W: w, H: h, Pix: make([]float32, w*h)}
 	for y := range h {
 		copy(p.Pix[y*w:(y+1)*w], full.Pix[(y0+y)*full.W+x0:])
