@@ -157,7 +157,7 @@ func (b *batcher) run(m *Model, stride int) {
 		b.win, b.winSide = blendWindow(po), po
 	}
 	views := a.views()
-	if len(b.inPerm) != views*pi*pi || len(b.outPerm) != views*po*po {
+	if views > 1 && (len(b.inPerm) != views*pi*pi || len(b.outPerm) != views*po*po) {
 		b.inPerm, b.outPerm = viewPerms(pi, views), viewPerms(po, views)
 	}
 	b.tmp = grow(b.tmp, max(pi*pi, po*po))

@@ -183,13 +183,14 @@ func BM3D(dst, noisy []Plane, sigma float32) error {
 		return nil
 	}
 	opp := OpponentPlanes(noisy[0], noisy[1], noisy[2])
-	out := OpponentPlanes(noisy[0], noisy[1], noisy[2]) // overwritten
+	out := make([]Plane, 3)
 	sigmas := make([]float32, 3)
-	for c := range sigmas {
+	for c := range out {
+		out[c] = Plane{W: opp[c].W, H: opp[c].H, Pix: make([]float32, len(opp[c].Pix))}
 		sigmas[c] = sigma * opponentNoise[c]
 	}
-	bm3d(out[:], basic, opp[:], sigmas)
-	fromOpponentPlanes(dst, out)
+	bm3d(out, basic, opp[:], sigmas)
+	fromOpponentPlanes(dst, [3]Plane(out))
 	return nil
 }
 
