@@ -1,6 +1,7 @@
 package ae
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -19,12 +20,13 @@ import (
 // current estimate stays under 99 % of the time, and the smallest eigenvalue
 // of the kept patches gives the next estimate, until it settles.
 //
-// Three kinds of patch would drag that towards zero, and are left out:
+// Four kinds of patch would drag that towards zero, and are left out:
 //   - clipped ones, with a pixel at exactly 0 or 255 (in any colour channel):
 //     clipping flattens the noise, and exact values never occur in unclipped
 //     noisy planes;
 //   - flat ones (texture under texFlat): a noise-free area such as a
 //     letterbox bar or a synthetic background;
+//   - ones with a constant row or column: the edge of such an area;
 //   - ones far smoother than noise at the current estimate allows (texture
 //     under texFloor times its variance): areas much cleaner than the rest,
 //     such as a lightly noisy bar beside a noisy photograph.
@@ -90,16 +92,7 @@ func estimateSigma(p Plane, clip []Plane, s *estScratch) float32 {
 	}
 	s.pos = pos
 	slices.SortFunc(pos, func(a, b estPatch) int {
-		if a.tex != b.tex {
-			if a.tex < b.tex {
-				return -1
-			}
-			return 1
-		}
-		if a.y != b.y {
-			return int(a.y - b.y)
-		}
-		return int(a.x - b.x)
+		return cmp.Or(cmp.Compare(a.tex, b.tex), cmp.Compare(a.y, b.y), cmp.Compare(a.x, b.x))
 	})
 	// Rows are centred on the plane's mean, so that float32 sums keep the
 	// precision of small deviations on bright planes.
@@ -120,7 +113,7 @@ func estimateSigma(p Plane, clip []Plane, s *estScratch) float32 {
 	// Usable patches: neither flat nor clipped nor on the edge of a
 	// noise-free area (texture +Inf), unless too few are: a noisy strip
 	// beside a clean background may give only a few hundred.
-	lo, hi := texIndex(pos, texFlat), texIndex(pos, float32(math.MaxFloat32))
+	lo, hi := texIndex(pos, texFlat), texIndex(pos, float32(math.Inf(1)))
 	if hi-lo < estMinUsable {
 		lo, hi = 0, n
 	}
@@ -142,11 +135,10 @@ func estimateSigma(p Plane, clip []Plane, s *estScratch) float32 {
 	return float32(sigma)
 }
 
-// texIndex is the number of patches in pos (sorted) with texture below t,
-// or at most t when t is the largest float32.
+// texIndex is the number of patches in pos (sorted) with texture below t.
 func texIndex(pos []estPatch, t float32) int {
 	i, _ := slices.BinarySearchFunc(pos, t, func(e estPatch, t float32) int {
-		if e.tex < t || (e.tex == t && t == math.MaxFloat32) {
+		if e.tex < t {
 			return -1
 		}
 		return 1
