@@ -10,63 +10,130 @@ import (
 	"testing"
 )
 
-func TestDCT8Inverts(t *testing.T) {
+func TestBlockTransformsInvert(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	p := Plane{W: 11, H: 9, Pix: make([]float32, 99)}
 	for i := range p.Pix {
 		p.Pix[i] = float32(rng.IntN(256))
 	}
-	var c, back [64]float32
-	dct8(c[:], p, 2, 1)
-	// Orthonormal: the DC coefficient is 8 times the mean, energy is kept.
-	var sum, e1, e2 float64
+	var sum, energy float64
 	for r := range 8 {
 		for x := range 8 {
 			v := float64(p.Pix[(1+r)*11+2+x])
 			sum += v
-			e1 += v * v
+			energy += v * v
 		}
 	}
-	for _, v := range c {
-		e2 += float64(v) * float64(v)
-	}
-	if math.Abs(float64(c[0])-sum/8) > 1e-2 || math.Abs(e1-e2)/e1 > 1e-5 {
-		t.Fatalf("DC %v want %v; energy %v want %v", c[0], sum/8, e2, e1)
-	}
-	idct8(back[:], c[:])
-	for r := range 8 {
-		for x := range 8 {
-			if d := back[r*8+x] - p.Pix[(1+r)*11+2+x]; math.Abs(float64(d)) > 1e-3 {
-				t.Fatalf("(%d,%d): %v after the round trip, want %v", x, r, back[r*8+x],
-					p.Pix[(1+r)*11+2+x])
+	for name, tr := range map[string]*blockTransform{"dct": &dctBlock, "bior1.5": &biorBlock} {
+		var c, back [64]float32
+		tr.forward(c[:], p, 2, 1)
+		// Both have a unit-norm constant first row: DC is 8 times the mean.
+		if math.Abs(float64(c[0])-sum/8) > 1e-2 {
+			t.Errorf("%s: DC %v, want %v", name, c[0], sum/8)
+		}
+		var e float64
+		for _, v := range c {
+			e += float64(v) * float64(v)
+		}
+		// The DCT keeps energy; the wavelet, not orthogonal, only nearly.
+		if tol := map[string]float64{"dct": 1e-5, "bior1.5": 0.2}[name]; math.Abs(e-energy)/energy > tol {
+			t.Errorf("%s: energy %v, want %v within %v", name, e, energy, tol)
+		}
+		tr.inverse(back[:], c[:])
+		for r := range 8 {
+			for x := range 8 {
+				if d := back[r*8+x] - p.Pix[(1+r)*11+2+x]; math.Abs(float64(d)) > 1e-3 {
+					t.Fatalf("%s (%d,%d): %v after the round trip, want %v", name, x, r,
+						back[r*8+x], p.Pix[(1+r)*11+2+x])
+				}
 			}
 		}
 	}
 }
 
-func TestWHTIsItsOwnInverse(t *testing.T) {
+func TestBiorBlockIsTheWavelet(t *testing.T) {
+	// Every row has unit norm, so white noise keeps its deviation in every
+	// coefficient; the finest details are Haar differences of neighbours;
+	// and a step edge between columns 3 and 4 excites only the DC and the
+	// coarsest detail, where the DCT spreads it over four frequencies.
+	m := &biorBlock.fwd
+	for u := range 8 {
+		var n float64
+		for x := range 8 {
+			n += float64(m[u*8+x]) * float64(m[u*8+x])
+		}
+		if math.Abs(n-1) > 1e-6 {
+			t.Errorf("row %d: squared norm %v, want 1", u, n)
+		}
+	}
+	for u := 4; u < 8; u++ {
+		for x := range 8 {
+			want := 0.0
+			if x/2 == u-4 {
+				want = 1 / math.Sqrt2
+			}
+			if math.Abs(math.Abs(float64(m[u*8+x]))-want) > 1e-6 {
+				t.Fatalf("row %d: %v, want ±Haar of the pair %d", u, m[u*8:u*8+8], u-4)
+			}
+		}
+	}
+	p := Plane{W: 8, H: 8, Pix: make([]float32, 64)}
+	for i := range p.Pix {
+		if i%8 >= 4 {
+			p.Pix[i] = 100
+		}
+	}
+	count := func(tr *blockTransform) int {
+		var c [64]float32
+		tr.forward(c[:], p, 0, 0)
+		n := 0
+		for _, v := range c {
+			if math.Abs(float64(v)) > 1e-3 {
+				n++
+			}
+		}
+		return n
+	}
+	if w, d := count(&biorBlock), count(&dctBlock); w != 2 || d != 5 {
+		t.Fatalf("non-zero coefficients of a step: wavelet %d (want 2), DCT %d (want 5)", w, d)
+	}
+}
+
+func TestHaarInverts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, g := range []int{1, 2, 4, 8, 32} {
 		v := make([]float32, g*64)
+		tmp := make([]float32, g*64)
 		for i := range v {
 			v[i] = float32(rng.NormFloat64())
 		}
 		orig := append([]float32(nil), v...)
-		wht(v, g)
-		if g > 1 {
-			// The first block becomes the scaled sum of all blocks.
-			var s float64
-			for i := range g {
-				s += float64(orig[i*64])
-			}
-			if d := float64(v[0]) - s/math.Sqrt(float64(g)); math.Abs(d) > 1e-4 {
-				t.Fatalf("g=%d: first coefficient off by %v", g, d)
+		haar(v, tmp, g)
+		// The first block becomes the scaled sum of all blocks; energy is kept.
+		var s, e0, e1 float64
+		for i := range g {
+			s += float64(orig[i*64])
+		}
+		for i := range v {
+			e0 += float64(orig[i]) * float64(orig[i])
+			e1 += float64(v[i]) * float64(v[i])
+		}
+		if d := float64(v[0]) - s/math.Sqrt(float64(g)); math.Abs(d) > 1e-4 {
+			t.Fatalf("g=%d: first coefficient off by %v", g, d)
+		}
+		if math.Abs(e0-e1)/e0 > 1e-5 {
+			t.Fatalf("g=%d: energy %v, want %v", g, e1, e0)
+		}
+		if g == 4 {
+			// The last coefficient is the difference of the last two blocks.
+			if d := float64(v[3*64]) - float64(orig[2*64]-orig[3*64])/math.Sqrt2; math.Abs(d) > 1e-5 {
+				t.Fatalf("g=4: finest detail off by %v", d)
 			}
 		}
-		wht(v, g)
+		inverseHaar(v, tmp, g)
 		for i := range v {
 			if math.Abs(float64(v[i]-orig[i])) > 1e-4 {
-				t.Fatalf("g=%d: %v after two transforms, want %v", g, v[i], orig[i])
+				t.Fatalf("g=%d: %v after the round trip, want %v", g, v[i], orig[i])
 			}
 		}
 	}
