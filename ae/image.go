@@ -118,14 +118,25 @@ func (m *Model) DenoiseJobs(jobs []Job, stride int) error {
 	return nil
 }
 
-// checkJobs validates jobs and resolves the stride.
-func (m *Model) checkJobs(jobs []Job, stride int) (int, error) {
+// Stride resolves a patch stride for m: 0 is the model's default, and
+// others must lie between 1 and the output patch size, or the pixels
+// between patches would get no estimate.
+func (m *Model) Stride(stride int) (int, error) {
 	if stride == 0 {
 		stride = m.Header.Arch.Stride
 	}
 	if po := m.Header.Arch.PatchOut; stride < 1 || stride > po {
 		return 0, fmt.Errorf("denoise: stride %d: want 1 to the output patch size %d, "+
 			"or the pixels between patches would get no estimate", stride, po)
+	}
+	return stride, nil
+}
+
+// checkJobs validates jobs and resolves the stride.
+func (m *Model) checkJobs(jobs []Job, stride int) (int, error) {
+	stride, err := m.Stride(stride)
+	if err != nil {
+		return 0, err
 	}
 	for i, j := range jobs {
 		if s := float64(j.Sigma); math.IsNaN(s) || s > 255 {

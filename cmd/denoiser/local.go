@@ -53,6 +53,9 @@ func runDenoise(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := m.SetEnsemble(*ensemble); err != nil {
 		return fmt.Errorf("%s: %w", fs.Name(), err)
 	}
+	if _, err := m.Stride(*stride); err != nil {
+		return fmt.Errorf("%s: %w", fs.Name(), err)
+	}
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return fmt.Errorf("denoise: %w", err)
 	}
@@ -128,6 +131,9 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := m.SetEnsemble(*ensemble); err != nil {
+		return fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	if _, err := m.Stride(*stride); err != nil {
 		return fmt.Errorf("%s: %w", fs.Name(), err)
 	}
 	imgs, err := dataset.LoadDir(*dir)

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -137,6 +138,7 @@ func TestDenoiseRefusesUnsafeOutputs(t *testing.T) {
 		"eval negative sigma":     {"eval", "--images", in, "--sigma", "-5"},
 		"three views":             {"denoise", "-ensemble", "3", "-o", t.TempDir(), grey},
 		"eval three views":        {"eval", "--images", in, "--ensemble", "3"},
+		"eval stride 0 of 9":      {"eval", "--images", in, "--stride", "-1"},
 	}
 	before, _ := os.ReadFile(grey)
 	for name, args := range cases {
@@ -147,5 +149,16 @@ func TestDenoiseRefusesUnsafeOutputs(t *testing.T) {
 	after, _ := os.ReadFile(grey)
 	if !bytes.Equal(before, after) {
 		t.Fatal("an input file was changed")
+	}
+	// A bad stride is refused once, before any file is read or written.
+	out := filepath.Join(t.TempDir(), "out")
+	err := run(context.Background(), []string{"denoise", "-stride", "12", "-o", out, grey,
+		filepath.Join(in, "colour.png")})
+	if err == nil || !strings.Contains(err.Error(), "stride 12") ||
+		strings.Contains(err.Error(), "files failed") {
+		t.Errorf("bad stride: %v, want one stride error", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("bad stride: output folder made (%v)", err)
 	}
 }
