@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -144,6 +145,12 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		log.Info("model written", "path", *out, "version", trained.Version(),
 			"steps", trained.Header.Steps)
 	}
+	if err == nil {
+		// The run is complete: its state would resume nothing.
+		if rerr := os.Remove(*out + ".state"); rerr != nil && !errors.Is(rerr, iofs.ErrNotExist) {
+			return fmt.Errorf("train: remove the finished run's state: %w", rerr)
+		}
+	}
 	return err
 }
 
@@ -210,6 +217,10 @@ func loadResume(path string) (*ae.Model, *ae.TrainState, error) {
 		return nil, nil, fmt.Errorf("resume: %w", err)
 	}
 	st, err := ae.LoadTrainState(path+".state", len(m.Net.Params))
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("resume: %s has no stopped run to continue (no %s.state: "+
+			"a run that finished removes it); train it further with -model %s", path, path, path)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("resume: %w", err)
 	}

@@ -83,7 +83,8 @@ func TestProgressBar(t *testing.T) {
 }
 
 // A run stopped after a checkpoint goes on with -resume from -o and -o.state
-// to the full step count; a state that does not match the model is refused.
+// to the full step count, then removes the state; a state that does not match
+// the model is refused.
 func TestTrainResume(t *testing.T) {
 	dir := t.TempDir()
 	g := image.NewGray(image.Rect(0, 0, 40, 40))
@@ -122,6 +123,10 @@ func TestTrainResume(t *testing.T) {
 	if stopped.Header.Steps < 20 || stopped.Header.Steps >= 3000 {
 		t.Fatalf("stopped at %d steps", stopped.Header.Steps)
 	}
+	stoppedState, err := os.ReadFile(out + ".state")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel2()
@@ -137,7 +142,19 @@ func TestTrainResume(t *testing.T) {
 			done.Header.Parent, stopped.Version())
 	}
 
-	// The finished model no longer matches the last checkpoint's state.
+	// The finished run leaves no state, and -resume says to go on with -model.
+	if _, err := os.Stat(out + ".state"); !os.IsNotExist(err) {
+		t.Fatalf("state after the finished run: %v, want none", err)
+	}
+	err = run(ctx2, log, append(args, "-resume"))
+	if err == nil || !strings.Contains(err.Error(), "no stopped run") ||
+		!strings.Contains(err.Error(), "-model "+out) {
+		t.Fatalf("resume after the run finished: err = %v", err)
+	}
+	// A state that does not belong to the model is refused.
+	if err := os.WriteFile(out+".state", stoppedState, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	err = run(ctx2, log, append(args, "-resume"))
 	if err == nil || !strings.Contains(err.Error(), "belongs to model") {
 		t.Fatalf("resume from a mismatched state: err = %v", err)
