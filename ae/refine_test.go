@@ -99,6 +99,25 @@ func TestBiorBlockIsTheWavelet(t *testing.T) {
 	}
 }
 
+func TestFirstStepFollowsTheImageNoise(t *testing.T) {
+	c := opponentNoise
+	for _, tc := range []struct {
+		sigmas []float32
+		high   bool
+	}{
+		{[]float32{30}, false},
+		{[]float32{45}, true},
+		// Colour at sigma 50: the luminance's 28.9 must not pick the low profile.
+		{[]float32{50 * c[0], 50 * c[1], 50 * c[2]}, true},
+		{[]float32{35 * c[0], 35 * c[1], 35 * c[2]}, false},
+	} {
+		p := firstStep(tc.sigmas)
+		if high := p.Hard == 2.8 && p.Group == 32; high != tc.high || p.Hard == 0 {
+			t.Errorf("sigmas %v: %+v, want the high-noise profile %v", tc.sigmas, p, tc.high)
+		}
+	}
+}
+
 func TestHaarInverts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, g := range []int{1, 2, 4, 8, 32} {
