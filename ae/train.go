@@ -96,6 +96,12 @@ func (c *TrainConfig) fill(m *Model) error {
 		return fmt.Errorf("train: sigma range %v..%v", c.SigmaMin, c.SigmaMax)
 	case !(c.LR > 0):
 		return fmt.Errorf("train: learning rate %v", c.LR)
+	case !(c.LRFinal > 0 && c.LRFinal <= c.LR):
+		return fmt.Errorf("train: final learning rate %v, want above 0 and at most the "+
+			"peak %v", c.LRFinal, c.LR)
+	case c.Warmup < 0 || c.CheckpointEvery < 0:
+		return fmt.Errorf("train: warm-up %d and checkpoint interval %d steps, want 0 or more",
+			c.Warmup, c.CheckpointEvery)
 	}
 	return nil
 }
@@ -212,7 +218,12 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 	if !finite(net.Params) {
 		return nil, errors.New("train: weights diverged to NaN or Inf; lower the learning rate")
 	}
-	if err != nil && ctx.Err() != nil && cfg.Checkpoint != nil && reached > first {
+	if err != nil && reached == first {
+		// Stopped before a step: nothing new to keep, and a checkpoint
+		// already written (or the model given) stays as it is.
+		return nil, err
+	}
+	if err != nil && ctx.Err() != nil && cfg.Checkpoint != nil {
 		// Stopped early: a last checkpoint, so that a resume loses nothing.
 		snap, cerr := checkpoint(&cfg, out, reached, opt)
 		if cerr != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,13 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
 		return fmt.Errorf("train: the folder of -o %s does not exist; create it first", *out)
 	}
+	// Found now, not at the first checkpoint or after the whole run.
+	probe, err := os.CreateTemp(filepath.Dir(*out), ".cf-train-*")
+	if err != nil {
+		return fmt.Errorf("train: cannot write beside -o %s: %w", *out, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 
 	archSet := false
 	fs.Visit(func(f *flag.Flag) { archSet = archSet || f.Name == "arch" })
@@ -71,13 +79,18 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		return errors.New("train: -arch shapes a new model only; a guided model takes its " +
 			"pilot's shape, and -model keeps its own")
 	}
+	if *resume && *from != "" {
+		return errors.New("train: -resume continues the model in -o; drop -model (or drop " +
+			"-resume to start a new run from -model)")
+	}
 
 	var m *ae.Model
-	var err error
 	var state *ae.TrainState
 	switch {
 	case *resume:
-		m, state, err = loadResume(*out)
+		if m, state, err = loadResume(*out); err == nil {
+			err = checkResume(m, state, *steps, *arch, archSet)
+		}
 	case *from != "":
 		m, err = zoo.Load(*from)
 	case *guided:
@@ -144,6 +157,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 		log.Info("model written", "path", *out, "version", trained.Version(),
 			"steps", trained.Header.Steps)
+	}
+	if trained != nil && errors.Is(err, context.Canceled) {
+		return fmt.Errorf("train: stopped, with a checkpoint in %s; the same flags with -resume "+
+			"go on from there: %w", *out, err)
 	}
 	if err == nil {
 		// The run is complete: its state would resume nothing.
@@ -230,6 +247,33 @@ func loadResume(path string) (*ae.Model, *ae.TrainState, error) {
 			path, m.Version(), path)
 	}
 	return m, &st, nil
+}
+
+// checkResume refuses flags that cannot continue the stopped run of m: a
+// step count it has already reached, or another shape.
+func checkResume(m *ae.Model, st *ae.TrainState, steps int, arch string, archSet bool) error {
+	if steps <= st.Step {
+		return fmt.Errorf("resume: the stopped run has done %d steps already, and -steps is "+
+			"%d; repeat the first run's -steps (its state is kept)", st.Step, steps)
+	}
+	if !archSet {
+		return nil
+	}
+	want, err := newModel(m.Header.Name, arch, m.Header.Arch.SigmaInput)
+	if err != nil {
+		return err
+	}
+	a, b := want.Header.Arch, m.Header.Arch
+	if a.PatchIn != b.PatchIn || a.PatchOut != b.PatchOut || a.Stride != b.Stride ||
+		!slices.Equal(a.Hidden, b.Hidden) {
+		widths := make([]string, len(b.Hidden))
+		for i, h := range b.Hidden {
+			widths[i] = strconv.Itoa(h)
+		}
+		return fmt.Errorf("resume: -arch %s, but the stopped run's model is %d:%d:%d:%s",
+			arch, b.PatchIn, b.PatchOut, b.Stride, strings.Join(widths, ","))
+	}
+	return nil
 }
 
 // saveState writes the training state atomically.

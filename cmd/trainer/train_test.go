@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,19 @@ func TestTrainCommand(t *testing.T) {
 			t.Errorf("%v: error %v, want -arch refused", extra, err)
 		}
 	}
+	// Settings that would train backwards or never checkpoint are refused
+	// before any step, and the model written above stays.
+	for _, extra := range [][]string{{"-lr-final", "-1"}, {"-lr-final", "0.1"},
+		{"-checkpoint-every", "-5"}, {"-warmup", "-1"}} {
+		args := append([]string{"train", "-images", dir, "-o", out, "-arch", "7:3:1:16",
+			"-steps", "50", "-batch", "4"}, extra...)
+		if err := run(ctx, log, args); err == nil {
+			t.Errorf("%v: trained", extra)
+		}
+		if again, err := ae.Load(out); err != nil || again.Version() != m.Version() {
+			t.Errorf("%v: the model in -o changed (%v)", extra, err)
+		}
+	}
 }
 
 func TestProgressBar(t *testing.T) {
@@ -113,8 +127,8 @@ func TestTrainResume(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	if err := run(ctx, log, args); err == nil {
-		t.Fatal("the interrupted run reported success")
+	if err := run(ctx, log, args); err == nil || !strings.Contains(err.Error(), "-resume") {
+		t.Fatalf("the interrupted run: %v, want an error that points to -resume", err)
 	}
 	stopped, err := ae.Load(out)
 	if err != nil {
@@ -126,6 +140,35 @@ func TestTrainResume(t *testing.T) {
 	stoppedState, err := os.ReadFile(out + ".state")
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	// Flags that cannot continue the stopped run are refused, and leave it
+	// as it was: fewer steps than done, -model, another shape.
+	for name, extra := range map[string][]string{
+		"fewer steps": {"-steps", "10", "-resume"},
+		"with -model": {"-resume", "-model", out},
+		"other arch":  {"-arch", "7:3:1:32", "-resume"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := run(ctx, log, append(slices.Clone(args), extra...))
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: resumed", name)
+		}
+		state, _ := os.ReadFile(out + ".state")
+		m, lerr := ae.Load(out)
+		if lerr != nil || m.Version() != stopped.Version() || !bytes.Equal(state, stoppedState) {
+			t.Fatalf("%s (%v): the stopped run changed", name, err)
+		}
+	}
+	// A run stopped before its first step writes nothing either.
+	gone, stop := context.WithCancel(context.Background())
+	stop()
+	if err := run(gone, log, append(slices.Clone(args), "-resume")); err == nil {
+		t.Fatal("a cancelled resume reported success")
+	}
+	if m, err := ae.Load(out); err != nil || m.Version() != stopped.Version() {
+		t.Fatalf("a resume stopped before its first step replaced the model (%v)", err)
 	}
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
