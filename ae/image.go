@@ -126,7 +126,7 @@ func (m *Model) Stride(stride int) (int, error) {
 		stride = m.Header.Arch.Stride
 	}
 	if po := m.Header.Arch.PatchOut; stride < 1 || stride > po {
-		return 0, fmt.Errorf("denoise: stride %d: want 1 to the output patch size %d, "+
+		return 0, fmt.Errorf("stride %d: want 1 to the output patch size %d, "+
 			"or the pixels between patches would get no estimate", stride, po)
 	}
 	return stride, nil
@@ -136,7 +136,7 @@ func (m *Model) Stride(stride int) (int, error) {
 func (m *Model) checkJobs(jobs []Job, stride int) (int, error) {
 	stride, err := m.Stride(stride)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("denoise: %w", err)
 	}
 	for i, j := range jobs {
 		if s := float64(j.Sigma); math.IsNaN(s) || s > 255 {
