@@ -1,6 +1,7 @@
 package ae
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -69,6 +70,11 @@ func TestBM3DRefusesBadInput(t *testing.T) {
 		"sizes differ":   func() error { return BM3D([]Plane{p}, []Plane{q}, 10) },
 		"negative sigma": func() error { return BM3D([]Plane{p}, []Plane{p}, -1) },
 		"planes differ":  func() error { return BM3D([]Plane{p, q, p}, []Plane{p, q, p}, 10) },
+		"a NaN pixel": func() error {
+			n := Plane{W: 4, H: 4, Pix: make([]float32, 16)}
+			n.Pix[5] = float32(math.NaN())
+			return BM3D([]Plane{p}, []Plane{n}, 10)
+		},
 	}
 	for name, f := range cases {
 		if f() == nil {

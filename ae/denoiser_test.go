@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -144,6 +145,18 @@ func TestDenoiseRefusesBadStrideAndSigma(t *testing.T) {
 	for _, s := range []float64{math.NaN(), 256, math.Inf(1)} {
 		if _, err := m.DenoiseImageSigma(img, s); err == nil {
 			t.Errorf("sigma %v was accepted", s)
+		}
+	}
+	// A non-finite pixel is refused, told the noise or not, and named.
+	for _, v := range []float64{math.NaN(), math.Inf(-1)} {
+		src := Plane{W: 20, H: 20, Pix: make([]float32, 400)}
+		src.Pix[3*20+7] = float32(v)
+		dst := Plane{W: 20, H: 20, Pix: make([]float32, 400)}
+		for _, sigma := range []float32{25, -1} {
+			err := m.DenoisePlane(dst, src, sigma, 0)
+			if err == nil || !strings.Contains(err.Error(), "(7, 3)") {
+				t.Errorf("pixel %v, sigma %v: %v, want it refused at (7, 3)", v, sigma, err)
+			}
 		}
 	}
 }

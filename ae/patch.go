@@ -295,6 +295,14 @@ func checkPlanes(dst, src Plane) error {
 	case dst.W != src.W || dst.H != src.H || len(dst.Pix) != len(src.Pix):
 		return fmt.Errorf("destination %dx%d, source %dx%d", dst.W, dst.H, src.W, src.H)
 	}
+	// One NaN or infinity would spread over every patch and group it meets
+	// (and, through the noise estimate, over the whole image).
+	for i, v := range src.Pix {
+		if v-v != 0 {
+			return fmt.Errorf("pixel (%d, %d) is %v; pixels must be finite", i%src.W,
+				i/src.W, v)
+		}
+	}
 	return nil
 }
 

@@ -174,7 +174,8 @@ func firstStep(sigmas []float32) RefineParams {
 // deviation sigma into dst, by this package's BM3D (Dabov et al., 2007):
 // colour goes through the opponent transform and is grouped on the
 // luminance, as in CBM3D. It is the reference the guided models build on,
-// and a baseline to measure them against.
+// and a baseline to measure them against. An image narrower or shorter than
+// its 8-pixel blocks is copied unchanged.
 func BM3D(dst, noisy []Plane, sigma float32) error {
 	if len(noisy) != len(dst) || (len(noisy) != 1 && len(noisy) != 3) {
 		return fmt.Errorf("bm3d: %d source and %d destination planes, want 1 or 3 of each",
