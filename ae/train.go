@@ -61,6 +61,12 @@ type Progress struct {
 	Elapsed     time.Duration
 }
 
+// Validate reports settings that no model can train with; Train checks
+// them too, but a caller can ask before it loads images or makes guides.
+func (c TrainConfig) Validate() error {
+	return c.fill(nil)
+}
+
 func (c *TrainConfig) fill(m *Model) error {
 	if c.Steps < 1 {
 		return errors.New("train: steps must be at least 1")
@@ -77,7 +83,7 @@ func (c *TrainConfig) fill(m *Model) error {
 	if c.Warmup == 0 {
 		c.Warmup = min(500, c.Steps/10)
 	}
-	if c.SigmaMax == 0 {
+	if c.SigmaMax == 0 && m != nil {
 		c.SigmaMin, c.SigmaMax = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
 		if c.SigmaMax == 0 {
 			c.SigmaMin, c.SigmaMax = 25, 25
@@ -92,7 +98,8 @@ func (c *TrainConfig) fill(m *Model) error {
 	switch {
 	case c.Batch < 1 || c.Batch > 1<<16:
 		return fmt.Errorf("train: batch %d, want 1 to 65536", c.Batch)
-	case c.SigmaMin < 0 || c.SigmaMax < c.SigmaMin || c.SigmaMax > 255:
+	case c.SigmaMin < 0 || c.SigmaMax > 255 ||
+		(c.SigmaMax < c.SigmaMin && (m != nil || c.SigmaMax != 0)):
 		return fmt.Errorf("train: sigma range %v..%v", c.SigmaMin, c.SigmaMax)
 	case !(c.LR > 0):
 		return fmt.Errorf("train: learning rate %v", c.LR)
@@ -148,7 +155,10 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 	}
 
 	out := m.Clone()
-	out.Header.Parent = m.Header.Version
+	if cfg.Resume == nil {
+		out.Header.Parent = m.Header.Version
+	} // else m is the stopped run's checkpoint, whose parent is the run's
+
 	out.Header.TrainNoise = Noise{Kind: "gaussian", SigmaMin: cfg.SigmaMin,
 		SigmaMax: cfg.SigmaMax}
 	if cfg.Corruption != nil {

@@ -64,6 +64,17 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
 		return fmt.Errorf("train: the folder of -o %s does not exist; create it first", *out)
 	}
+	for _, p := range []string{*out, *out + ".state"} {
+		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
+			return fmt.Errorf("train: %s is not a file; -o names the model file to write", p)
+		}
+	}
+	// Settings are checked before images load and guides are made.
+	if err := (ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
+		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax,
+		CheckpointEvery: *every}).Validate(); err != nil {
+		return err
+	}
 	// Found now, not at the first checkpoint or after the whole run.
 	probe, err := os.CreateTemp(filepath.Dir(*out), ".cf-train-*")
 	if err != nil {
@@ -159,8 +170,12 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 			"steps", trained.Header.Steps)
 	}
 	if trained != nil && errors.Is(err, context.Canceled) {
-		return fmt.Errorf("train: stopped, with a checkpoint in %s; the same flags with -resume "+
-			"go on from there: %w", *out, err)
+		how := "the same flags with -resume"
+		if *from != "" {
+			how = "the same flags with -resume instead of -model"
+		}
+		return fmt.Errorf("train: stopped, with a checkpoint in %s; %s go on from there: %w",
+			*out, how, err)
 	}
 	if err == nil {
 		// The run is complete: its state would resume nothing.

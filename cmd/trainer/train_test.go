@@ -65,10 +65,20 @@ func TestTrainCommand(t *testing.T) {
 			t.Errorf("%v: error %v, want -arch refused", extra, err)
 		}
 	}
+	// A run from -model names it as the parent.
+	child := filepath.Join(t.TempDir(), "child.cfm")
+	if err := run(ctx, log, []string{"train", "-images", dir, "-o", child, "-model", out,
+		"-steps", "20", "-batch", "4"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ae.Load(child); err != nil || c.Header.Parent != m.Version() {
+		t.Fatalf("child of %s: %v, %v", m.Version(), c, err)
+	}
 	// Settings that would train backwards or never checkpoint are refused
-	// before any step, and the model written above stays.
+	// before any step, and the model written above stays; so is an -o that
+	// is a folder.
 	for _, extra := range [][]string{{"-lr-final", "-1"}, {"-lr-final", "0.1"},
-		{"-checkpoint-every", "-5"}, {"-warmup", "-1"}} {
+		{"-checkpoint-every", "-5"}, {"-warmup", "-1"}, {"-o", dir}} {
 		args := append([]string{"train", "-images", dir, "-o", out, "-arch", "7:3:1:16",
 			"-steps", "50", "-batch", "4"}, extra...)
 		if err := run(ctx, log, args); err == nil {
@@ -180,9 +190,11 @@ func TestTrainResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if done.Header.Steps != 3000 || done.Header.Parent != stopped.Version() {
-		t.Fatalf("resumed model: %d steps, parent %s; want 3000 and %s", done.Header.Steps,
-			done.Header.Parent, stopped.Version())
+	// Its parent is the run's, not the checkpoint's: here none, as for an
+	// uninterrupted run of a new model.
+	if done.Header.Steps != 3000 || done.Header.Parent != "" {
+		t.Fatalf("resumed model: %d steps, parent %q; want 3000 and none", done.Header.Steps,
+			done.Header.Parent)
 	}
 
 	// The finished run leaves no state, and -resume says to go on with -model.
