@@ -147,8 +147,8 @@ func TestDenoiseRefusesBadStrideAndSigma(t *testing.T) {
 			t.Errorf("sigma %v was accepted", s)
 		}
 	}
-	// A non-finite pixel is refused, told the noise or not, and named.
-	for _, v := range []float64{math.NaN(), math.Inf(-1)} {
+	// A non-finite or huge pixel is refused, told the noise or not, and named.
+	for _, v := range []float64{math.NaN(), math.Inf(-1), 3.4e38} {
 		src := Plane{W: 20, H: 20, Pix: make([]float32, 400)}
 		src.Pix[3*20+7] = float32(v)
 		dst := Plane{W: 20, H: 20, Pix: make([]float32, 400)}

@@ -288,6 +288,9 @@ func (b *batcher) reset() {
 	clear(b.srcs)
 }
 
+// maxPixel bounds the magnitude of an input pixel.
+const maxPixel = 1e6
+
 func checkPlanes(dst, src Plane) error {
 	switch {
 	case src.W < 1 || src.H < 1 || len(src.Pix) != src.W*src.H:
@@ -296,11 +299,12 @@ func checkPlanes(dst, src Plane) error {
 		return fmt.Errorf("destination %dx%d, source %dx%d", dst.W, dst.H, src.W, src.H)
 	}
 	// One NaN or infinity would spread over every patch and group it meets
-	// (and, through the noise estimate, over the whole image).
+	// (and, through the noise estimate, over the whole image); values far off
+	// the 0–255 scale overflow float32 sums into infinities.
 	for i, v := range src.Pix {
-		if v-v != 0 {
-			return fmt.Errorf("pixel (%d, %d) is %v; pixels must be finite", i%src.W,
-				i/src.W, v)
+		if v-v != 0 || v > maxPixel || v < -maxPixel {
+			return fmt.Errorf("pixel (%d, %d) is %v; pixels must be finite, within ±%g "+
+				"(the scale is 0–255)", i%src.W, i/src.W, v, float32(maxPixel))
 		}
 	}
 	return nil
