@@ -64,6 +64,9 @@ type Progress struct {
 // Validate reports settings that no model can train with; Train checks
 // them too, but a caller can ask before it loads images or makes guides.
 func (c TrainConfig) Validate() error {
+	if c.SigmaMax == 0 {
+		c.SigmaMax = 255 // the model's range stands in, and lies within any
+	}
 	return c.fill(nil)
 }
 
@@ -83,7 +86,7 @@ func (c *TrainConfig) fill(m *Model) error {
 	if c.Warmup == 0 {
 		c.Warmup = min(500, c.Steps/10)
 	}
-	if c.SigmaMax == 0 && m != nil {
+	if c.SigmaMax == 0 {
 		c.SigmaMin, c.SigmaMax = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
 		if c.SigmaMax == 0 {
 			c.SigmaMin, c.SigmaMax = 25, 25
@@ -98,8 +101,7 @@ func (c *TrainConfig) fill(m *Model) error {
 	switch {
 	case c.Batch < 1 || c.Batch > 1<<16:
 		return fmt.Errorf("train: batch %d, want 1 to 65536", c.Batch)
-	case c.SigmaMin < 0 || c.SigmaMax > 255 ||
-		(c.SigmaMax < c.SigmaMin && (m != nil || c.SigmaMax != 0)):
+	case c.SigmaMin < 0 || c.SigmaMax < c.SigmaMin || c.SigmaMax > 255:
 		return fmt.Errorf("train: sigma range %v..%v", c.SigmaMin, c.SigmaMax)
 	case !(c.LR > 0):
 		return fmt.Errorf("train: learning rate %v", c.LR)

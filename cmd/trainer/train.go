@@ -188,15 +188,30 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 
 // newModel builds an untrained model from "in:out:stride:h1,h2,...".
 func newModel(name, spec string, sigmaInput bool) (*ae.Model, error) {
+	a, err := parseArch(spec)
+	if err != nil {
+		return nil, err
+	}
+	a.SigmaInput = sigmaInput
+	m, err := ae.NewModel(name, a, 51)
+	if err != nil {
+		return nil, err
+	}
+	m.Net.InitHe(newRand(1), 0.1)
+	return m, nil
+}
+
+// parseArch reads "in:out:stride:h1,h2,..." into a shape.
+func parseArch(spec string) (ae.Arch, error) {
 	parts := strings.Split(spec, ":")
 	if len(parts) != 4 {
-		return nil, fmt.Errorf("arch %q: want in:out:stride:h1,h2,...", spec)
+		return ae.Arch{}, fmt.Errorf("arch %q: want in:out:stride:h1,h2,...", spec)
 	}
 	var nums [3]int
 	for i := range nums {
 		v, err := strconv.Atoi(parts[i])
 		if err != nil {
-			return nil, fmt.Errorf("arch %q: %w", spec, err)
+			return ae.Arch{}, fmt.Errorf("arch %q: %w", spec, err)
 		}
 		nums[i] = v
 	}
@@ -204,18 +219,11 @@ func newModel(name, spec string, sigmaInput bool) (*ae.Model, error) {
 	for _, h := range strings.Split(parts[3], ",") {
 		v, err := strconv.Atoi(h)
 		if err != nil {
-			return nil, fmt.Errorf("arch %q: hidden width: %w", spec, err)
+			return ae.Arch{}, fmt.Errorf("arch %q: hidden width: %w", spec, err)
 		}
 		hidden = append(hidden, v)
 	}
-	a := ae.Arch{PatchIn: nums[0], PatchOut: nums[1], Stride: nums[2], Hidden: hidden,
-		SigmaInput: sigmaInput}
-	m, err := ae.NewModel(name, a, 51)
-	if err != nil {
-		return nil, err
-	}
-	m.Net.InitHe(newRand(1), 0.1)
-	return m, nil
+	return ae.Arch{PatchIn: nums[0], PatchOut: nums[1], Stride: nums[2], Hidden: hidden}, nil
 }
 
 // loadPlanes decodes a folder of images into training planes: grey images
@@ -274,11 +282,11 @@ func checkResume(m *ae.Model, st *ae.TrainState, steps int, arch string, archSet
 	if !archSet {
 		return nil
 	}
-	want, err := newModel(m.Header.Name, arch, m.Header.Arch.SigmaInput)
+	a, err := parseArch(arch)
 	if err != nil {
 		return err
 	}
-	a, b := want.Header.Arch, m.Header.Arch
+	b := m.Header.Arch
 	if a.PatchIn != b.PatchIn || a.PatchOut != b.PatchOut || a.Stride != b.Stride ||
 		!slices.Equal(a.Hidden, b.Hidden) {
 		widths := make([]string, len(b.Hidden))
