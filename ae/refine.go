@@ -6,6 +6,9 @@ import (
 	"math"
 	"runtime"
 	"sync"
+
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
 )
 
 // Refinement by collaborative Wiener filtering: the network's estimate (the
@@ -510,76 +513,39 @@ var biorBlock = func() blockTransform {
 		lo[i] /= 128 * math.Sqrt2
 	}
 	hi := [10]float64{4: -1 / math.Sqrt2, 5: 1 / math.Sqrt2}
-	// Rows of one level of analysis over n samples: n/2 averages, then
-	// n/2 differences.
-	level := func(n int) [][]float64 {
-		m := make([][]float64, n)
-		for k := range n / 2 {
-			m[k], m[n/2+k] = make([]float64, n), make([]float64, n)
-			for t := range 10 {
-				j := ((2*k+t-4)%n + n) % n
-				m[k][j] += lo[t]
-				m[n/2+k][j] += hi[t]
-			}
-		}
-		return m
-	}
-	// rows starts as the identity; each level replaces its leading n rows
-	// (the averages so far) by their analysis.
-	rows := make([][]float64, 8)
-	for i := range rows {
-		rows[i] = make([]float64, 8)
-		rows[i][i] = 1
+	// Each level analyses the leading n rows (the averages so far) into
+	// n/2 averages, then n/2 differences, starting from the identity.
+	rows := mat.NewDense(8, 8, nil)
+	for i := range 8 {
+		rows.Set(i, i, 1)
 	}
 	for n := 8; n > 1; n /= 2 {
-		l := level(n)
-		next := make([][]float64, n)
-		for i := range n {
-			next[i] = make([]float64, 8)
-			for j := range n {
-				for x := range 8 {
-					next[i][x] += l[i][j] * rows[j][x]
-				}
+		level := mat.NewDense(n, n, nil)
+		for k := range n / 2 {
+			for t := range 10 {
+				j := ((2*k+t-4)%n + n) % n
+				level.Set(k, j, level.At(k, j)+lo[t])
+				level.Set(n/2+k, j, level.At(n/2+k, j)+hi[t])
 			}
 		}
-		copy(rows, next)
+		lead := rows.Slice(0, n, 0, 8).(*mat.Dense)
+		var next mat.Dense
+		next.Mul(level, lead)
+		lead.Copy(&next)
+	}
+	for i := range 8 {
+		row := rows.RawRowView(i)
+		floats.Scale(1/floats.Norm(row, 2), row)
+	}
+	var inv mat.Dense
+	if err := inv.Inverse(rows); err != nil {
+		panic("bior1.5 matrix: " + err.Error()) // a fixed, well-conditioned matrix
 	}
 	var t blockTransform
-	var a [8][16]float64 // [rows | I], reduced to [I | rows⁻¹]
-	for i, r := range rows {
-		var norm float64
-		for _, v := range r {
-			norm += v * v
-		}
-		for x, v := range r {
-			a[i][x] = v / math.Sqrt(norm)
-			t.fwd[i*8+x] = float32(a[i][x])
-		}
-		a[i][8+i] = 1
-	}
-	for c := range 8 {
-		p := c
-		for r := c + 1; r < 8; r++ {
-			if math.Abs(a[r][c]) > math.Abs(a[p][c]) {
-				p = r
-			}
-		}
-		a[c], a[p] = a[p], a[c]
-		d := a[c][c]
-		for j := range a[c] {
-			a[c][j] /= d
-		}
-		for r := range 8 {
-			if k := a[r][c]; r != c {
-				for j := range a[r] {
-					a[r][j] -= k * a[c][j]
-				}
-			}
-		}
-	}
-	for x := range 8 {
-		for u := range 8 {
-			t.inv[x*8+u] = float32(a[x][8+u])
+	for i := range 8 {
+		for j := range 8 {
+			t.fwd[i*8+j] = float32(rows.At(i, j))
+			t.inv[i*8+j] = float32(inv.At(i, j))
 		}
 	}
 	return t
