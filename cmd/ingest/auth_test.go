@@ -59,9 +59,22 @@ func TestServeToken(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+	// serve creates its topics in the background and answers 503 until they
+	// exist, so wait for /readyz (which needs no token) before uploading.
+	ready := func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	for post("") == -1 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond) // until the server listens
+	for !ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("ingest serve not ready after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for _, tt := range []struct {
 		auth string
