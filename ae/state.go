@@ -15,27 +15,43 @@ type TrainState struct {
 	Step    int
 	Adam    *Adam
 	Version string // of the checkpointed model this state goes with
+
+	// Settings is the caller's own record of the run's settings (cmd/trainer
+	// keeps its flags there), so that a resume can repeat them; Train leaves
+	// it empty.
+	Settings string
 }
 
-// The state format: "CFTS", uint16 version 1, int64 step, int64 Adam step,
-// uint32 n, n float32 first moments, n float32 second moments, the model
-// version's bytes, SHA-256 of all before it; little-endian.
-const stateMagic = "CFTS"
+// The state format: "CFTS", uint16 version, int64 step, int64 Adam step,
+// uint32 n, n float32 first moments, n float32 second moments; version 2
+// then has uint32 m and m bytes of settings; then the model version's bytes,
+// SHA-256 of all before it; little-endian. Version 1, without settings, is
+// still read.
+const (
+	stateMagic       = "CFTS"
+	maxStateSettings = 1 << 16
+)
 
 // MarshalBinary encodes the state.
 func (s TrainState) MarshalBinary() ([]byte, error) {
 	if s.Adam == nil || len(s.Adam.M) != len(s.Adam.V) {
 		return nil, fmt.Errorf("encode train state: no optimiser state")
 	}
+	if len(s.Settings) > maxStateSettings || len(s.Version) > 256 {
+		return nil, fmt.Errorf("encode train state: settings of %d bytes and version of %d, "+
+			"want at most %d and 256", len(s.Settings), len(s.Version), maxStateSettings)
+	}
 	var buf bytes.Buffer
 	buf.WriteString(stateMagic)
-	_ = binary.Write(&buf, binary.LittleEndian, uint16(1))
+	_ = binary.Write(&buf, binary.LittleEndian, uint16(2))
 	_ = binary.Write(&buf, binary.LittleEndian, int64(s.Step))
 	_ = binary.Write(&buf, binary.LittleEndian, s.Adam.Step)
 	_ = binary.Write(&buf, binary.LittleEndian, uint32(len(s.Adam.M)))
 	for _, v := range [][]float32{s.Adam.M, s.Adam.V} {
 		_ = binary.Write(&buf, binary.LittleEndian, v)
 	}
+	_ = binary.Write(&buf, binary.LittleEndian, uint32(len(s.Settings)))
+	buf.WriteString(s.Settings)
 	buf.WriteString(s.Version)
 	sum := sha256.Sum256(buf.Bytes())
 	buf.Write(sum[:])
@@ -60,10 +76,9 @@ func DecodeTrainState(data []byte, n int) (TrainState, error) {
 	for _, v := range []any{&version, &step, &adamStep, &count} {
 		_ = binary.Read(r, binary.LittleEndian, v)
 	}
-	if version != 1 || int(count) != n || len(body) < head+8*n || step < 0 ||
-		len(body)-head-8*n > 256 {
+	if version < 1 || version > 2 || int(count) != n || len(body) < head+8*n || step < 0 {
 		return TrainState{}, fmt.Errorf("%w: training state of version %d for %d "+
-			"parameters, want version 1 for %d", ErrFormat, version, count, n)
+			"parameters, want version 1 or 2 for %d", ErrFormat, version, count, n)
 	}
 	a := NewAdam(n)
 	a.Step = adamStep
@@ -72,7 +87,25 @@ func DecodeTrainState(data []byte, n int) (TrainState, error) {
 	if !finite(a.M) || !finite(a.V) {
 		return TrainState{}, fmt.Errorf("%w: training state holds NaN or Inf", ErrFormat)
 	}
-	return TrainState{Step: int(step), Adam: a, Version: string(body[head+8*n:])}, nil
+	tail := body[head+8*n:]
+	var settings []byte
+	if version == 2 {
+		if len(tail) < 4 {
+			return TrainState{}, fmt.Errorf("%w: training state ends early", ErrFormat)
+		}
+		m := binary.LittleEndian.Uint32(tail)
+		if m > maxStateSettings || int(m) > len(tail)-4 {
+			return TrainState{}, fmt.Errorf("%w: training state settings of %d bytes",
+				ErrFormat, m)
+		}
+		settings, tail = tail[4:4+m], tail[4+m:]
+	}
+	if len(tail) > 256 {
+		return TrainState{}, fmt.Errorf("%w: training state version of %d bytes",
+			ErrFormat, len(tail))
+	}
+	return TrainState{Step: int(step), Adam: a, Version: string(tail),
+		Settings: string(settings)}, nil
 }
 
 // LoadTrainState reads a state file for a net of n parameters.

@@ -1,7 +1,11 @@
 package ae
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -73,5 +77,74 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	}
 	if _, err := DecodeTrainState(state, len(start.Net.Params)+1); err == nil {
 		t.Fatal("a state for another model size was accepted")
+	}
+}
+
+// A state keeps its settings record; a version 1 state, written before
+// settings were recorded, still reads, with none.
+func TestTrainStateSettings(t *testing.T) {
+	a := NewAdam(3)
+	a.Step = 7
+	copy(a.M, []float32{1, 2, 3})
+	copy(a.V, []float32{4, 5, 6})
+	in := TrainState{Step: 5, Adam: a, Version: "20261205T000000Z-abcdef01",
+		Settings: "lr=0.001\nseed=9\n"}
+	data, err := in.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeTrainState(data, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Step != 5 || out.Version != in.Version || out.Settings != in.Settings ||
+		out.Adam.Step != 7 || out.Adam.M[2] != 3 || out.Adam.V[0] != 4 {
+		t.Fatalf("round trip: %+v", out)
+	}
+
+	// Version 1: the same without the settings length and bytes.
+	var v1 bytes.Buffer
+	v1.WriteString(stateMagic)
+	for _, v := range []any{uint16(1), int64(5), int64(7), uint32(3), a.M, a.V} {
+		_ = binary.Write(&v1, binary.LittleEndian, v)
+	}
+	v1.WriteString(in.Version)
+	sum := sha256.Sum256(v1.Bytes())
+	v1.Write(sum[:])
+	old, err := DecodeTrainState(v1.Bytes(), 3)
+	if err != nil || old.Settings != "" || old.Version != in.Version || old.Step != 5 {
+		t.Fatalf("version 1 state: %+v, %v", old, err)
+	}
+
+	// A settings length that runs past the end is refused, not sliced.
+	bad := bytes.Clone(data[:len(data)-sha256.Size])
+	off := 4 + 2 + 8 + 8 + 4 + 8*3
+	binary.LittleEndian.PutUint32(bad[off:], 1<<15)
+	sum = sha256.Sum256(bad)
+	if _, err := DecodeTrainState(append(bad, sum[:]...), 3); err == nil {
+		t.Fatal("a settings length past the end was accepted")
+	}
+}
+
+// The schedule warms up linearly by default, not at all with NoWarmup, and
+// ends at LRFinal either way.
+func TestLRSchedule(t *testing.T) {
+	for _, tt := range []struct {
+		warmup      int
+		first, last float64
+	}{{0, 1e-3 / 100, 1e-5}, {NoWarmup, 1e-3, 1e-5}, {10, 1e-4, 1e-5}} {
+		c := TrainConfig{Steps: 1000, LR: 1e-3, LRFinal: 1e-5, Warmup: tt.warmup}
+		if err := c.fill(testModel(t, Arch{PatchIn: 5, PatchOut: 3, Stride: 1,
+			Hidden: []int{4}})); err != nil {
+			t.Fatal(err)
+		}
+		first, last := c.lr(0), c.lr(999)
+		if math.Abs(first-tt.first) > 1e-12 || math.Abs(last-tt.last) > 1e-8 {
+			t.Errorf("warmup %d: lr %g at the first step and %g at the last, want %g and %g",
+				tt.warmup, first, last, tt.first, tt.last)
+		}
+	}
+	if err := (TrainConfig{Steps: 10, Warmup: -2}).Validate(); err == nil {
+		t.Error("warm-up -2 was accepted")
 	}
 }

@@ -17,7 +17,7 @@ type TrainConfig struct {
 	Batch    int     // patches per step; default 256
 	LR       float64 // peak learning rate; default 1e-3
 	LRFinal  float64 // learning rate at the last step (cosine decay); default LR/50
-	Warmup   int     // steps of linear warm-up; default min(500, Steps/10)
+	Warmup   int     // steps of linear warm-up; default min(500, Steps/10); NoWarmup: none
 	SigmaMin float64 // Gaussian noise deviation range on the 0–255 scale;
 	SigmaMax float64 // default the model's training range, else 25..25
 	Seed     uint64  // seeds patch choice and noise
@@ -51,6 +51,9 @@ type TrainConfig struct {
 	Guided []GuidedSample
 }
 
+// NoWarmup, as TrainConfig.Warmup, starts at the peak learning rate.
+const NoWarmup = -1
+
 // Progress reports a training run's state.
 type Progress struct {
 	Step, Steps int
@@ -83,8 +86,11 @@ func (c *TrainConfig) fill(m *Model) error {
 	if c.LRFinal == 0 {
 		c.LRFinal = c.LR / 50
 	}
-	if c.Warmup == 0 {
+	switch c.Warmup {
+	case 0:
 		c.Warmup = min(500, c.Steps/10)
+	case NoWarmup:
+		c.Warmup = 0
 	}
 	if c.SigmaMax == 0 {
 		c.SigmaMin, c.SigmaMax = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
