@@ -36,7 +36,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	batch := fs.Int("batch", 256, "patches per step")
 	lr := fs.Float64("lr", 1e-3, "peak learning rate")
 	lrFinal := fs.Float64("lr-final", 0, "final learning rate of the cosine decay (default lr/50)")
-	warmup := fs.Int("warmup", 0, "warm-up steps (default min(500, steps/10))")
+	warmup := fs.Int("warmup", -1, "warm-up steps; 0 for none (default -1: min(500, steps/10))")
 	smin := fs.Float64("sigma-min", 0, "lowest training noise deviation, 0–255 scale")
 	smax := fs.Float64("sigma-max", 0, "highest training noise deviation (default: model's)")
 	corruption := fs.String("corruption", "", "training corruption, e.g. "+
@@ -45,8 +45,8 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed")
 	every := fs.Int("checkpoint-every", 2000, "steps between checkpoints written to -o "+
 		"(with the optimiser state beside it in -o.state)")
-	resume := fs.Bool("resume", false, "continue a stopped run from -o and -o.state "+
-		"(same flags as the run it continues)")
+	resume := fs.Bool("resume", false, "continue the stopped run in -o and -o.state, "+
+		"with the settings it recorded")
 	guided := fs.Bool("guided", false, "train a guided (quality) model: -model, or the "+
 		"shipped model, becomes the pilot whose estimate, refined by collaborative Wiener "+
 		"filtering, guides the new net; a guided -model trains further")
@@ -58,9 +58,8 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *images == "" {
-		return errors.New("train: -images is required")
-	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	if st, err := os.Stat(filepath.Dir(*out)); err != nil || !st.IsDir() {
 		return fmt.Errorf("train: the folder of -o %s does not exist; create it first", *out)
 	}
@@ -69,9 +68,30 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 			return fmt.Errorf("train: %s is not a file; -o names the model file to write", p)
 		}
 	}
+	if *resume && *from != "" {
+		return errors.New("train: -resume continues the model in -o; drop -model (or drop " +
+			"-resume to start a new run from -model)")
+	}
+	var m *ae.Model
+	var state *ae.TrainState
+	var err error
+	if *resume {
+		if m, state, err = loadResume(*out); err != nil {
+			return err
+		}
+		if err := applyRecorded(fs, state.Settings, explicit, log); err != nil {
+			return err
+		}
+		if err := checkResume(m, state, *steps, *arch, explicit["arch"]); err != nil {
+			return err
+		}
+	}
+	if *images == "" {
+		return errors.New("train: -images is required")
+	}
 	// Settings are checked before images load and guides are made.
 	if err := (ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
-		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax,
+		Warmup: warmupSteps(*warmup), SigmaMin: *smin, SigmaMax: *smax,
 		CheckpointEvery: *every}).Validate(); err != nil {
 		return err
 	}
@@ -83,25 +103,14 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	probe.Close()
 	os.Remove(probe.Name())
 
-	archSet := false
-	fs.Visit(func(f *flag.Flag) { archSet = archSet || f.Name == "arch" })
-	// -resume repeats the first run's flags, -arch among them.
-	if archSet && !*resume && (*guided || *from != "") {
+	// A resumed run has its recorded -arch, which its model has.
+	if explicit["arch"] && !*resume && (*guided || *from != "") {
 		return errors.New("train: -arch shapes a new model only; a guided model takes its " +
 			"pilot's shape, and -model keeps its own")
 	}
-	if *resume && *from != "" {
-		return errors.New("train: -resume continues the model in -o; drop -model (or drop " +
-			"-resume to start a new run from -model)")
-	}
 
-	var m *ae.Model
-	var state *ae.TrainState
 	switch {
 	case *resume:
-		if m, state, err = loadResume(*out); err == nil {
-			err = checkResume(m, state, *steps, *arch, archSet)
-		}
 	case *from != "":
 		m, err = zoo.Load(*from)
 	case *guided:
@@ -112,6 +121,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
+	settings := recordFlags(fs)
 	if *guided && m.Pilot == nil {
 		if m, err = ae.NewGuided(*name, m); err != nil {
 			return err
@@ -154,13 +164,16 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
 
 	cfg := ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
-		Warmup: *warmup, SigmaMin: *smin, SigmaMax: *smax, Seed: *seed, Corruption: corrupt,
-		CheckpointEvery: *every,
-		Checkpoint:      func(c *ae.Model) error { return c.Save(*out) },
-		SaveState:       func(st ae.TrainState) error { return saveState(*out+".state", st) },
-		Resume:          state,
-		Guided:          samples,
-		Progress:        newProgress(os.Stderr, log).report}
+		Warmup: warmupSteps(*warmup), SigmaMin: *smin, SigmaMax: *smax, Seed: *seed,
+		Corruption: corrupt, CheckpointEvery: *every,
+		Checkpoint: func(c *ae.Model) error { return c.Save(*out) },
+		SaveState: func(st ae.TrainState) error {
+			st.Settings = settings
+			return saveState(*out+".state", st)
+		},
+		Resume:   state,
+		Guided:   samples,
+		Progress: newProgress(os.Stderr, log).report}
 	trained, err := ae.Train(ctx, m, planes, cfg)
 	if trained != nil {
 		if serr := trained.Save(*out); serr != nil {
@@ -170,12 +183,8 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 			"steps", trained.Header.Steps)
 	}
 	if trained != nil && errors.Is(err, context.Canceled) {
-		how := "the same flags with -resume"
-		if *from != "" {
-			how = "the same flags with -resume instead of -model"
-		}
-		return fmt.Errorf("train: stopped, with a checkpoint in %s; %s go on from there: %w",
-			*out, how, err)
+		return fmt.Errorf("train: stopped, with a checkpoint in %s; trainer train -o %s "+
+			"-resume goes on from there with the same settings: %w", *out, *out, err)
 	}
 	if err == nil {
 		// The run is complete: its state would resume nothing.
@@ -184,6 +193,70 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 	}
 	return err
+}
+
+// runFlags are the flags that define a training run. Its state records
+// them, and a resumed run takes them from there.
+var runFlags = []string{"images", "arch", "sigma-input", "name", "steps", "batch", "lr",
+	"lr-final", "warmup", "sigma-min", "sigma-max", "corruption", "seed", "guided",
+	"guides-per-image", "chroma"}
+
+// recordFlags writes the values of runFlags, one name=quoted value a line.
+func recordFlags(fs *flag.FlagSet) string {
+	var b strings.Builder
+	for _, name := range runFlags {
+		fmt.Fprintf(&b, "%s=%s\n", name, strconv.Quote(fs.Lookup(name).Value.String()))
+	}
+	return b.String()
+}
+
+// applyRecorded sets the flags of a resumed run to the values its stopped
+// run recorded. A flag given again with another value is refused, except
+// -images (the folder may have moved), which is logged; a state from before
+// settings were recorded leaves the flags as given.
+func applyRecorded(fs *flag.FlagSet, rec string, explicit map[string]bool,
+	log *slog.Logger) error {
+	var differ []string
+	for _, line := range strings.Split(rec, "\n") {
+		if line == "" {
+			continue
+		}
+		name, quoted, _ := strings.Cut(line, "=")
+		val, err := strconv.Unquote(quoted)
+		f := fs.Lookup(name)
+		if err != nil || f == nil || !slices.Contains(runFlags, name) {
+			return fmt.Errorf("resume: the state records an unknown setting %q; was it "+
+				"written by a newer trainer?", line)
+		}
+		switch got := f.Value.String(); {
+		case !explicit[name]:
+			if err := fs.Set(name, val); err != nil {
+				return fmt.Errorf("resume: the recorded -%s %s: %w", name, val, err)
+			}
+		case got == val:
+		case name == "images":
+			log.Warn("resuming on other images than the run started with", "images", got,
+				"recorded", val)
+		default:
+			differ = append(differ, fmt.Sprintf("-%s %s (the run has %s)", name, got, val))
+		}
+	}
+	if len(differ) > 0 {
+		return fmt.Errorf("resume: %s; a resumed run keeps the settings it started with, "+
+			"so drop these flags (or start a new run)", strings.Join(differ, ", "))
+	}
+	return nil
+}
+
+// warmupSteps maps the -warmup flag (-1 default, 0 none) to TrainConfig's.
+func warmupSteps(flagValue int) int {
+	switch flagValue {
+	case -1:
+		return 0
+	case 0:
+		return ae.NoWarmup
+	}
+	return flagValue
 }
 
 // newModel builds an untrained model from "in:out:stride:h1,h2,...".

@@ -78,7 +78,7 @@ func TestTrainCommand(t *testing.T) {
 	// before any step, and the model written above stays; so is an -o that
 	// is a folder.
 	for _, extra := range [][]string{{"-lr-final", "-1"}, {"-lr-final", "0.1"},
-		{"-checkpoint-every", "-5"}, {"-warmup", "-1"}, {"-o", dir}} {
+		{"-checkpoint-every", "-5"}, {"-warmup", "-2"}, {"-o", dir}} {
 		args := append([]string{"train", "-images", dir, "-o", out, "-arch", "7:3:1:16",
 			"-steps", "50", "-batch", "4"}, extra...)
 		if err := run(ctx, log, args); err == nil {
@@ -153,11 +153,16 @@ func TestTrainResume(t *testing.T) {
 	}
 
 	// Flags that cannot continue the stopped run are refused, and leave it
-	// as it was: fewer steps than done, -model, another shape.
+	// as it was: other steps, -model, another shape, another learning rate,
+	// seed or warm-up than the run recorded.
 	for name, extra := range map[string][]string{
 		"fewer steps": {"-steps", "10", "-resume"},
+		"more steps":  {"-steps", "4000", "-resume"},
 		"with -model": {"-resume", "-model", out},
 		"other arch":  {"-arch", "7:3:1:32", "-resume"},
+		"other lr":    {"-lr", "0.002", "-resume"},
+		"other seed":  {"-seed", "2", "-resume"},
+		"no warm-up":  {"-warmup", "0", "-resume"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err := run(ctx, log, append(slices.Clone(args), extra...))
@@ -181,9 +186,12 @@ func TestTrainResume(t *testing.T) {
 		t.Fatalf("a resume stopped before its first step replaced the model (%v)", err)
 	}
 
+	// The same values are accepted (0.001 is -lr's default, written
+	// another way); -resume alone takes them all from the state.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel2()
-	if err := run(ctx2, log, append(args, "-resume")); err != nil {
+	same := []string{"train", "-o", out, "-resume", "-lr", "1e-3", "-batch", "8"}
+	if err := run(ctx2, log, same); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
 	done, err := ae.Load(out)
