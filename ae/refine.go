@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"gonum.org/v1/gonum/floats"
@@ -261,12 +262,28 @@ func growPlanesPix(ps [][]float32, planes, n int) [][]float32 {
 // refineScratch holds one worker's buffers.
 type refineScratch struct {
 	// Block transforms of the tile's extended area, per plane: position
-	// (x-ex0, y-ey0) at index ((y-ey0)*ew+(x-ex0))*64.
-	dy, dp       [][]float32
-	ex0, ey0, ew int
-	cand         []match
-	gy, gp, tmp  []float32
-	blk          [64]float32
+	// (x-ex0, y-ey0) at index ((y-ey0)*ew+(x-ex0))*64, made when a group
+	// first needs them (have), since about half the positions join none.
+	dy, dp        [][]float32
+	have          []bool
+	noisy, pilot  []Plane
+	tr            *blockTransform
+	ex0, ey0, ew  int
+	ex1, ey1      int
+	xs, ys        []int // reference block positions
+	pilotSpectrum bool  // dp is needed: Wiener filtering, not hard thresholding
+	cand          []match
+	gy, gp, tmp   []float32
+	blk           [64]float32
+
+	// Matching: the candidates of every reference block of the tile, Group
+	// places each, with their counts; row sums of squared differences.
+	cands []match
+	ncand []int
+	erow  []float32
+	hs    []float32
+	dd    []float32
+	worst []float32
 }
 
 type match struct {
@@ -278,33 +295,51 @@ type match struct {
 // [x0, x0+refineTile) × [y0, y0+refineTile).
 func (s *refineScratch) tile(a *refineAcc, noisy, pilot []Plane, sigmas []float32,
 	prm RefineParams, x0, y0 int) {
-	w, h := pilot[0].W, pilot[0].H
 	const k = refineBlock
-	lastX, lastY := w-k, h-k
-	x1, y1 := min(x0+refineTile, lastX+1), min(y0+refineTile, lastY+1)
-	s.ex0, s.ey0 = max(0, x0-prm.Search), max(0, y0-prm.Search)
-	ex1, ey1 := min(lastX+1, x1+prm.Search), min(lastY+1, y1+prm.Search)
-	s.ew = ex1 - s.ex0
-	a.reset(len(noisy), s.ex0, s.ey0, s.ew+k-1, ey1-s.ey0+k-1)
+	s.place(pilot[0].W, pilot[0].H, prm, x0, y0)
+	a.reset(len(noisy), s.ex0, s.ey0, s.ew+k-1, s.ey1-s.ey0+k-1)
 	tr := &dctBlock
 	if prm.Hard > 0 {
 		tr = &biorBlock
 	}
-	n := s.ew * (ey1 - s.ey0) * 64
+	s.noisy, s.pilot, s.tr, s.pilotSpectrum = noisy, pilot, tr, prm.Hard <= 0
+	positions := s.ew * (s.ey1 - s.ey0)
 	for len(s.dy) < len(noisy) {
 		s.dy, s.dp = append(s.dy, nil), append(s.dp, nil)
 	}
 	for c := range noisy {
-		s.dy[c] = grow(s.dy[c], n)
-		s.dp[c] = grow(s.dp[c], n)
-		for y := s.ey0; y < ey1; y++ {
-			for x := s.ex0; x < ex1; x++ {
-				o := ((y-s.ey0)*s.ew + (x - s.ex0)) * 64
-				tr.forward(s.dy[c][o:o+64], noisy[c], x, y)
-				tr.forward(s.dp[c][o:o+64], pilot[c], x, y)
-			}
+		s.dy[c] = grow(s.dy[c], positions*64)
+		if s.pilotSpectrum {
+			s.dp[c] = grow(s.dp[c], positions*64)
 		}
 	}
+	s.have = slices.Grow(s.have[:0], positions)[:positions]
+	clear(s.have)
+	s.match(pilot[0], prm)
+	for i, ry := range s.ys {
+		for j, rx := range s.xs {
+			r := i*len(s.xs) + j
+			s.cand = s.cands[r*prm.Group : r*prm.Group+s.ncand[r]]
+			if len(s.cand) == 0 {
+				// Only a non-finite pilot matches nothing, not even itself.
+				s.cand = append(s.cand, match{0, int32(rx), int32(ry)})
+			}
+			s.group(a, noisy, sigmas, prm, tr)
+		}
+	}
+}
+
+// place sets up the tile of a w×h image whose reference blocks have their
+// top-left corners in [x0, x0+refineTile) × [y0, y0+refineTile): their
+// positions xs and ys, and the extended area [ex0, ex1) × [ey0, ey1) of
+// block positions their search windows reach.
+func (s *refineScratch) place(w, h int, prm RefineParams, x0, y0 int) {
+	const k = refineBlock
+	lastX, lastY := w-k, h-k
+	x1, y1 := min(x0+refineTile, lastX+1), min(y0+refineTile, lastY+1)
+	s.ex0, s.ey0 = max(0, x0-prm.Search), max(0, y0-prm.Search)
+	s.ex1, s.ey1 = min(lastX+1, x1+prm.Search), min(lastY+1, y1+prm.Search)
+	s.ew = s.ex1 - s.ex0
 	refs := func(lo, hi, last int, dst []int) []int {
 		dst = dst[:0]
 		for v := lo; v < hi; v += prm.Step {
@@ -317,54 +352,147 @@ func (s *refineScratch) tile(a *refineAcc, noisy, pilot []Plane, sigmas []float3
 		}
 		return dst
 	}
-	xs := refs(x0, x1, lastX, nil)
-	ys := refs(y0, y1, lastY, nil)
-	for _, ry := range ys {
-		for _, rx := range xs {
-			s.group(a, noisy, pilot, sigmas, prm, tr, rx, ry, ex1, ey1)
+	s.xs = refs(x0, x1, lastX, s.xs)
+	s.ys = refs(y0, y1, lastY, s.ys)
+}
+
+// match finds, for each reference block (xs[j], ys[i]) of the tile, the
+// Group blocks of p most like it within the search window and the tile's
+// extended area, the closest first, whose summed squared difference is at
+// most MaxDist per pixel.
+//
+// It goes by displacement rather than by reference: for each shift, every
+// squared pixel difference is computed once and shared by the overlapping
+// blocks, a third of the work of comparing block by block. The sums are
+// added in the same order as block by block (each block row left to right,
+// then the rows top to bottom), and the shifts are taken in raster order,
+// so the matches, ties included, are the same.
+func (s *refineScratch) match(p Plane, prm RefineParams) {
+	const k = refineBlock
+	xs, ys, ex1, ey1 := s.xs, s.ys, s.ex1, s.ey1
+	limit := prm.MaxDist * k * k
+	nx, nr := len(xs), len(xs)*len(ys)
+	s.cands = growMatches(s.cands, nr*prm.Group)
+	s.ncand = slices.Grow(s.ncand[:0], nr)[:nr]
+	clear(s.ncand)
+	s.worst = grow(s.worst, nr)
+	for r := range s.worst {
+		s.worst[r] = float32(math.Inf(1)) // the distance a full list refuses
+	}
+	// inside is the range [lo, hi) of refs whose shifted position lies in
+	// [start, end); refs are sorted.
+	inside := func(refs []int, shift, start, end int) (lo, hi int) {
+		for lo < len(refs) && refs[lo]+shift < start {
+			lo++
+		}
+		for hi = lo; hi < len(refs) && refs[hi]+shift < end; hi++ {
+		}
+		return lo, hi
+	}
+	for dy := -prm.Search; dy <= prm.Search; dy++ {
+		i0, i1 := inside(ys, dy, s.ey0, ey1)
+		if i0 == i1 {
+			continue
+		}
+		ylo, yhi := ys[i0], ys[i1-1]+k // block rows needed: [ylo, yhi)
+		for dx := -prm.Search; dx <= prm.Search; dx++ {
+			j0, j1 := inside(xs, dx, s.ex0, ex1)
+			if j0 == j1 {
+				continue
+			}
+			xlo, xhi := xs[j0], xs[j1-1]+k
+			s.erow = grow(s.erow, xhi-xlo)
+			s.hs = grow(s.hs, (yhi-ylo)*nx)
+			// hs holds, per row and reference column, the sum of the 8
+			// squared differences of that block row.
+			for y := ylo; y < yhi; y++ {
+				a := p.Pix[y*p.W+xlo : y*p.W+xhi]
+				b := p.Pix[(y+dy)*p.W+xlo+dx : (y+dy)*p.W+xhi+dx]
+				e := s.erow[:len(a)]
+				for x := range e {
+					d := a[x] - b[x]
+					e[x] = d * d
+				}
+				hs := s.hs[(y-ylo)*nx : (y-ylo+1)*nx]
+				for j := j0; j < j1; j++ {
+					e := e[xs[j]-xlo : xs[j]-xlo+k]
+					hs[j] = e[0] + e[1] + e[2] + e[3] + e[4] + e[5] + e[6] + e[7]
+				}
+			}
+			s.dd = grow(s.dd, nx)
+			dd := s.dd[j0:j1]
+			for i := i0; i < i1; i++ {
+				// dd sums the block rows top to bottom, as block by block.
+				rows := s.hs[(ys[i]-ylo)*nx:]
+				copy(dd, rows[j0:j1])
+				for r := 1; r < k; r++ {
+					row := rows[r*nx+j0 : r*nx+j1]
+					for j := range dd {
+						dd[j] += row[j]
+					}
+				}
+				worst := s.worst[i*nx : (i+1)*nx]
+				for j := j0; j < j1; j++ {
+					d := dd[j-j0]
+					if !(d <= limit) || d >= worst[j] {
+						continue // too far or NaN, or one insertMatch would refuse
+					}
+					r := i*nx + j
+					ms := insertMatch(s.cands[r*prm.Group:r*prm.Group+s.ncand[r]],
+						match{d, int32(xs[j] + dx), int32(ys[i] + dy)}, prm.Group)
+					s.ncand[r] = len(ms)
+					if len(ms) == prm.Group {
+						worst[j] = ms[len(ms)-1].d
+					}
+				}
+			}
 		}
 	}
 }
 
-// group finds the blocks like (rx, ry) and filters them together.
-func (s *refineScratch) group(a *refineAcc, noisy, pilot []Plane, sigmas []float32,
-	prm RefineParams, tr *blockTransform, rx, ry, ex1, ey1 int) {
-	const k = refineBlock
-	p := pilot[0]
-	limit := prm.MaxDist * k * k
-	s.cand = s.cand[:0]
-	for y := max(s.ey0, ry-prm.Search); y < min(ey1, ry+prm.Search+1); y++ {
-		for x := max(s.ex0, rx-prm.Search); x < min(ex1, rx+prm.Search+1); x++ {
-			var d float32
-			for r := range k {
-				a := p.Pix[(ry+r)*p.W+rx : (ry+r)*p.W+rx+k]
-				b := p.Pix[(y+r)*p.W+x : (y+r)*p.W+x+k]
-				e0, e1, e2, e3 := a[0]-b[0], a[1]-b[1], a[2]-b[2], a[3]-b[3]
-				e4, e5, e6, e7 := a[4]-b[4], a[5]-b[5], a[6]-b[6], a[7]-b[7]
-				d += e0*e0 + e1*e1 + e2*e2 + e3*e3 + e4*e4 + e5*e5 + e6*e6 + e7*e7
-				if d > limit {
-					break
-				}
-			}
-			if d <= limit {
-				s.cand = insertMatch(s.cand, match{d, int32(x), int32(y)}, prm.Group)
-			}
+// growMatches returns ms with length n, reusing its memory when it can.
+func growMatches(ms []match, n int) []match {
+	if cap(ms) < n {
+		return make([]match, n)
+	}
+	return ms[:n]
+}
+
+// transform makes the block transforms at (x, y) unless they are made.
+func (s *refineScratch) transform(x, y int) {
+	at := (y-s.ey0)*s.ew + x - s.ex0
+	if s.have[at] {
+		return
+	}
+	s.have[at] = true
+	o := at * 64
+	for c := range s.noisy {
+		s.tr.forward(s.dy[c][o:o+64], s.noisy[c], x, y)
+		if s.pilotSpectrum {
+			s.tr.forward(s.dp[c][o:o+64], s.pilot[c], x, y)
 		}
 	}
-	if len(s.cand) == 0 {
-		// Only a non-finite pilot matches nothing, not even itself.
-		s.cand = append(s.cand, match{0, int32(rx), int32(ry)})
-	}
+}
+
+// group filters the blocks of s.cand together, the closest first.
+func (s *refineScratch) group(a *refineAcc, noisy []Plane, sigmas []float32,
+	prm RefineParams, tr *blockTransform) {
+	const k = refineBlock
 	g := 1 << (bits(len(s.cand)) - 1)
 	s.gy = grow(s.gy, g*64)
 	s.gp = grow(s.gp, g*64)
 	s.tmp = grow(s.tmp, g*64)
 	kw := &kaiser8
+	for _, m := range s.cand[:g] {
+		s.transform(int(m.x), int(m.y))
+	}
 	for c := range noisy {
 		for i, m := range s.cand[:g] {
 			o := ((int(m.y)-s.ey0)*s.ew + (int(m.x) - s.ex0)) * 64
 			copy(s.gy[i*64:(i+1)*64], s.dy[c][o:o+64])
-			copy(s.gp[i*64:(i+1)*64], s.dp[c][o:o+64])
+			if s.pilotSpectrum {
+				copy(s.gp[i*64:(i+1)*64], s.dp[c][o:o+64])
+			}
 		}
 		haar(s.gy, s.tmp, g)
 		sig2 := sigmas[c] * sigmas[c]
