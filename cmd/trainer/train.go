@@ -140,6 +140,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	var planes []ae.Plane
 	for _, dir := range strings.Split(*images, ",") {
 		ps, err := loadPlanes(dir, *chroma)
+		if err != nil && *resume && !explicit["images"] {
+			return fmt.Errorf("train: the stopped run's -images: %w; if they moved, give "+
+				"-images with their new place", err)
+		}
 		if err != nil {
 			return err
 		}

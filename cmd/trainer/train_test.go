@@ -186,10 +186,21 @@ func TestTrainResume(t *testing.T) {
 		t.Fatalf("a resume stopped before its first step replaced the model (%v)", err)
 	}
 
-	// The same values are accepted (0.001 is -lr's default, written
-	// another way); -resume alone takes them all from the state.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel2()
+	// Images that moved are named by the error, which says what to do.
+	if err := os.Rename(dir, dir+"-moved"); err != nil {
+		t.Fatal(err)
+	}
+	err = run(ctx2, log, []string{"train", "-o", out, "-resume"})
+	if err == nil || !strings.Contains(err.Error(), "give -images") {
+		t.Fatalf("resume with the images moved: %v, want a hint to give -images", err)
+	}
+	if err := os.Rename(dir+"-moved", dir); err != nil {
+		t.Fatal(err)
+	}
+	// The same values are accepted (0.001 is -lr's default, written
+	// another way); -resume alone takes them all from the state.
 	same := []string{"train", "-o", out, "-resume", "-lr", "1e-3", "-batch", "8"}
 	if err := run(ctx2, log, same); err != nil {
 		t.Fatalf("resume: %v", err)
