@@ -34,6 +34,8 @@ func run() error {
 	sigmas := flag.String("sigmas", "15,25,50", "comma-separated noise deviations, 0–255 scale")
 	model := flag.String("model", "", "zoo model or file to measure beside BM3D (none: skip)")
 	seed := flag.Uint64("seed", 0, "noise seed, as in denoiser eval")
+	eightBit := flag.Bool("8bit", false, "round and clip the noisy images to 8 bits, as "+
+		"denoiser eval --8bit and the pipeline do")
 	flag.Parse()
 	if *sets == "" {
 		return fmt.Errorf("-sets is required")
@@ -80,15 +82,15 @@ func run() error {
 	for k, imgs := range data {
 		dir := dirs[k]
 		for _, sigma := range levels {
-			noisy, psnr, mps, err := measure(imgs, sigma, *seed)
+			cfg := evaluate.Config{Sigma: sigma, Seed: *seed, EightBit: *eightBit}
+			noisy, psnr, mps, err := measure(imgs, cfg)
 			if err != nil {
 				return err
 			}
 			row := fmt.Sprintf("%-8s %5g %9.2f %8.2f %10.3f", filepath.Base(dir), sigma, noisy,
 				psnr, mps)
 			if m != nil {
-				r, err := evaluate.Run(context.Background(), m, imgs,
-					evaluate.Config{Sigma: sigma, Seed: *seed})
+				r, err := evaluate.Run(context.Background(), m, imgs, cfg)
 				if err != nil {
 					return err
 				}
@@ -102,10 +104,9 @@ func run() error {
 
 // measure runs BM3D on every image with eval's noise and returns the mean
 // PSNR before and after, and the megapixels per second over the whole set.
-func measure(imgs []dataset.Image, sigma float64, seed uint64) (noisyDB, db, mps float64,
+func measure(imgs []dataset.Image, cfg evaluate.Config) (noisyDB, db, mps float64,
 	err error) {
-	r, err := evaluate.RunFunc(context.Background(), "bm3d", imgs,
-		evaluate.Config{Sigma: sigma, Seed: seed},
+	r, err := evaluate.RunFunc(context.Background(), "bm3d", imgs, cfg,
 		func(out, noisy []ae.Plane, sigma float32) error { return ae.BM3D(out, noisy, sigma) })
 	if err != nil {
 		return 0, 0, 0, err

@@ -110,6 +110,8 @@ func runEval(ctx context.Context, args []string) error {
 	sigma := fs.Float64("sigma", 25, "Gaussian noise deviation on the 0–255 scale")
 	seed := fs.Uint64("seed", 0, "noise seed")
 	blind := fs.Bool("blind", false, "estimate the noise level instead of passing it")
+	eightBit := fs.Bool("8bit", false, "round and clip the noisy images to 8 bits, as "+
+		"PNGs through the pipeline carry them")
 	stride := fs.Int("stride", 0, "patch stride (default: the model's)")
 	ensemble := fs.Int("ensemble", 0, ensembleUsage)
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -141,7 +143,8 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := evaluate.Run(ctx, m, imgs,
-		evaluate.Config{Sigma: *sigma, Seed: *seed, Blind: *blind, Stride: *stride})
+		evaluate.Config{Sigma: *sigma, Seed: *seed, Blind: *blind, Stride: *stride,
+			EightBit: *eightBit})
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	Blind  bool    // estimate sigma per image instead of telling the model
 	Stride int     // patch stride; 0 is the model's default
 
+	// EightBit rounds and clips the noisy image to 8 bits before it is
+	// denoised, as a PNG carries it through the pipeline: high noise then
+	// loses its tails at 0 and 255, and is no longer zero-mean there.
+	EightBit bool
+
 	// Corruption, when set, replaces the Gaussian noise: each plane is
 	// corrupted in turn with the image's generator, and the model is told
 	// the largest deviation the corruption reports (Sigma is not used).
@@ -149,6 +154,9 @@ func one(denoise Denoise, img dataset.Image, i int, cfg Config) (ImageResult, er
 			s := cfg.Corruption.Corrupt(p.Pix, noisy[c].Pix, p.W, p.H, rng)
 			sigma = max(sigma, float32(s))
 		}
+	}
+	if cfg.EightBit {
+		Quantize(noisy)
 	}
 	if cfg.Blind {
 		sigma = -1

@@ -57,3 +57,43 @@ func TestRunIsDeterministicAndCalibrated(t *testing.T) {
 		t.Fatal("another seed gave the same noise")
 	}
 }
+
+// With EightBit the denoiser gets whole values in 0..255, the same noise
+// rounded and clipped: on a dark image at sigma 50 clipping removes the
+// negative tail, so the noisy PSNR rises.
+func TestEightBit(t *testing.T) {
+	g := image.NewGray(image.Rect(0, 0, 64, 64))
+	for i := range g.Pix {
+		g.Pix[i] = 10
+	}
+	imgs := []dataset.Image{{Name: "dark", Image: g}}
+	var seen []float32
+	keep := func(out, noisy []ae.Plane, _ float32) error {
+		seen = append(seen[:0], noisy[0].Pix...)
+		copy(out[0].Pix, noisy[0].Pix)
+		return nil
+	}
+	cfg := Config{Sigma: 50, Seed: 3}
+	float, err := RunFunc(context.Background(), "copy", imgs, cfg, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var negative bool
+	for _, v := range seen {
+		negative = negative || v < 0
+	}
+	cfg.EightBit = true
+	eight, err := RunFunc(context.Background(), "copy", imgs, cfg, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range seen {
+		if v != float32(math.Round(float64(v))) || v < 0 || v > 255 {
+			t.Fatalf("pixel %d given as %v, want a whole value in 0..255", i, v)
+		}
+	}
+	if !negative || !(eight.NoisyPSNR > float.NoisyPSNR+1) {
+		t.Fatalf("noisy PSNR %.2f dB in 8 bits, %.2f as floats (negatives %v); want 8 bits "+
+			"above by more than 1 dB", eight.NoisyPSNR, float.NoisyPSNR, negative)
+	}
+}
