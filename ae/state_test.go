@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -146,5 +147,23 @@ func TestLRSchedule(t *testing.T) {
 	}
 	if err := (TrainConfig{Steps: 10, Warmup: -2}).Validate(); err == nil {
 		t.Error("warm-up -2 was accepted")
+	}
+}
+
+// A checkpoint that cannot be saved stops the run without a model, so that
+// the caller does not write one beside a state it does not go with.
+func TestFailedCheckpointReturnsNoModel(t *testing.T) {
+	planes := []Plane{{W: 16, H: 16, Pix: make([]float32, 256)}}
+	m := testModel(t, Arch{PatchIn: 5, PatchOut: 3, Stride: 1, Hidden: []int{4}})
+	m.Net.InitHe(rand.New(rand.NewPCG(1, 2)), 0.1)
+	full := errors.New("disk full")
+	got, err := Train(context.Background(), m, planes, TrainConfig{Steps: 30, Batch: 4,
+		CheckpointEvery: 10, Checkpoint: func(*Model) error { return nil },
+		SaveState: func(TrainState) error { return full }})
+	if got != nil || !errors.Is(err, full) {
+		t.Fatalf("Train = %v, %v; want no model and the state's error", got, err)
+	}
+	if err := (TrainConfig{Steps: 10, Warmup: 11}).Validate(); err == nil {
+		t.Error("a warm-up longer than the run was accepted")
 	}
 }

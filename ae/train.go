@@ -114,9 +114,12 @@ func (c *TrainConfig) fill(m *Model) error {
 	case !(c.LRFinal > 0 && c.LRFinal <= c.LR):
 		return fmt.Errorf("train: final learning rate %v, want above 0 and at most the "+
 			"peak %v", c.LRFinal, c.LR)
-	case c.Warmup < 0 || c.CheckpointEvery < 0:
-		return fmt.Errorf("train: warm-up %d and checkpoint interval %d steps, want 0 or more",
-			c.Warmup, c.CheckpointEvery)
+	case c.Warmup < 0 || c.Warmup > c.Steps:
+		return fmt.Errorf("train: warm-up of %d steps, want 0 to the run's %d (NoWarmup "+
+			"for none)", c.Warmup, c.Steps)
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("train: checkpoint every %d steps, want 1 or more",
+			c.CheckpointEvery)
 	}
 	return nil
 }
@@ -248,6 +251,10 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 			return nil, errors.Join(err, cerr)
 		}
 		return snap, err
+	}
+	if err != nil && ctx.Err() == nil {
+		// A checkpoint failed: the one before it stays, with its state.
+		return nil, err
 	}
 	out.Stamp()
 	return out, err

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +35,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	batch := fs.Int("batch", 256, "patches per step")
 	lr := fs.Float64("lr", 1e-3, "peak learning rate")
 	lrFinal := fs.Float64("lr-final", 0, "final learning rate of the cosine decay (default lr/50)")
-	warmup := fs.Int("warmup", -1, "warm-up steps; 0 for none (default -1: min(500, steps/10))")
+	warmup := fs.Int("warmup", -1, "warm-up steps: -1 for min(500, steps/10), 0 for none")
 	smin := fs.Float64("sigma-min", 0, "lowest training noise deviation, 0–255 scale")
 	smax := fs.Float64("sigma-max", 0, "highest training noise deviation (default: model's)")
 	corruption := fs.String("corruption", "", "training corruption, e.g. "+
@@ -72,9 +71,18 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		return errors.New("train: -resume continues the model in -o; drop -model (or drop " +
 			"-resume to start a new run from -model)")
 	}
+	if _, err := os.Stat(*out + ".state"); err == nil && !*resume {
+		return fmt.Errorf("train: %s holds a stopped run (%s.state); continue it with "+
+			"trainer train -o %s -resume, or remove %s.state to start over", *out, *out,
+			shellQuote(*out), *out)
+	}
+	unlock, err := lockRun(*out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var m *ae.Model
 	var state *ae.TrainState
-	var err error
 	if *resume {
 		if m, state, err = loadResume(*out); err != nil {
 			return err
@@ -88,6 +96,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	if *images == "" {
 		return errors.New("train: -images is required")
+	}
+	if *warmup < -1 {
+		return fmt.Errorf("train: -warmup %d: want -1 (the default, min(500, steps/10)), 0 "+
+			"(none) or a step count", *warmup)
 	}
 	// Settings are checked before images load and guides are made.
 	if err := (ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
@@ -121,12 +133,12 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return err
 	}
-	settings := recordFlags(fs)
 	if *guided && m.Pilot == nil {
 		if m, err = ae.NewGuided(*name, m); err != nil {
 			return err
 		}
 	}
+	settings := recordFlags(fs, m)
 	if *corruption != "" && m.Pilot != nil {
 		return errors.New("train: a guided model trains on Gaussian noise only; drop " +
 			"-corruption, or train a plain model")
@@ -167,13 +179,15 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	log.Info("training", "planes", len(planes)+len(samples), "params", len(m.Net.Params),
 		"arch", fmt.Sprint(m.Header.Arch), "steps", *steps, "batch", *batch)
 
+	var snap *ae.Model
 	cfg := ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,
 		Warmup: warmupSteps(*warmup), SigmaMin: *smin, SigmaMax: *smax, Seed: *seed,
 		Corruption: corrupt, CheckpointEvery: *every,
-		Checkpoint: func(c *ae.Model) error { return c.Save(*out) },
+		// The checkpoint is written with its state, as a pair.
+		Checkpoint: func(c *ae.Model) error { snap = c; return nil },
 		SaveState: func(st ae.TrainState) error {
 			st.Settings = settings
-			return saveState(*out+".state", st)
+			return saveCheckpoint(*out, snap, st)
 		},
 		Resume:   state,
 		Guided:   samples,
@@ -188,7 +202,8 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	if trained != nil && errors.Is(err, context.Canceled) {
 		return fmt.Errorf("train: stopped, with a checkpoint in %s; trainer train -o %s "+
-			"-resume goes on from there with the same settings: %w", *out, *out, err)
+			"-resume goes on from there with the same settings: %w", *out, shellQuote(*out),
+			err)
 	}
 	if err == nil {
 		// The run is complete: its state would resume nothing.
@@ -197,70 +212,6 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		}
 	}
 	return err
-}
-
-// runFlags are the flags that define a training run. Its state records
-// them, and a resumed run takes them from there.
-var runFlags = []string{"images", "arch", "sigma-input", "name", "steps", "batch", "lr",
-	"lr-final", "warmup", "sigma-min", "sigma-max", "corruption", "seed", "guided",
-	"guides-per-image", "chroma"}
-
-// recordFlags writes the values of runFlags, one name=quoted value a line.
-func recordFlags(fs *flag.FlagSet) string {
-	var b strings.Builder
-	for _, name := range runFlags {
-		fmt.Fprintf(&b, "%s=%s\n", name, strconv.Quote(fs.Lookup(name).Value.String()))
-	}
-	return b.String()
-}
-
-// applyRecorded sets the flags of a resumed run to the values its stopped
-// run recorded. A flag given again with another value is refused, except
-// -images (the folder may have moved), which is logged; a state from before
-// settings were recorded leaves the flags as given.
-func applyRecorded(fs *flag.FlagSet, rec string, explicit map[string]bool,
-	log *slog.Logger) error {
-	var differ []string
-	for _, line := range strings.Split(rec, "\n") {
-		if line == "" {
-			continue
-		}
-		name, quoted, _ := strings.Cut(line, "=")
-		val, err := strconv.Unquote(quoted)
-		f := fs.Lookup(name)
-		if err != nil || f == nil || !slices.Contains(runFlags, name) {
-			return fmt.Errorf("resume: the state records an unknown setting %q; was it "+
-				"written by a newer trainer?", line)
-		}
-		switch got := f.Value.String(); {
-		case !explicit[name]:
-			if err := fs.Set(name, val); err != nil {
-				return fmt.Errorf("resume: the recorded -%s %s: %w", name, val, err)
-			}
-		case got == val:
-		case name == "images":
-			log.Warn("resuming on other images than the run started with", "images", got,
-				"recorded", val)
-		default:
-			differ = append(differ, fmt.Sprintf("-%s %s (the run has %s)", name, got, val))
-		}
-	}
-	if len(differ) > 0 {
-		return fmt.Errorf("resume: %s; a resumed run keeps the settings it started with, "+
-			"so drop these flags (or start a new run)", strings.Join(differ, ", "))
-	}
-	return nil
-}
-
-// warmupSteps maps the -warmup flag (-1 default, 0 none) to TrainConfig's.
-func warmupSteps(flagValue int) int {
-	switch flagValue {
-	case -1:
-		return 0
-	case 0:
-		return ae.NoWarmup
-	}
-	return flagValue
 }
 
 // newModel builds an untrained model from "in:out:stride:h1,h2,...".
@@ -324,70 +275,4 @@ func loadPlanes(dir string, chroma bool) ([]ae.Plane, error) {
 		planes = append(planes, ps...)
 	}
 	return planes, nil
-}
-
-// loadResume reads the checkpoint at path and the state beside it, refusing
-// a pair that does not belong together.
-func loadResume(path string) (*ae.Model, *ae.TrainState, error) {
-	m, err := ae.Load(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("resume: %w", err)
-	}
-	st, err := ae.LoadTrainState(path+".state", len(m.Net.Params))
-	if errors.Is(err, iofs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("resume: %s has no stopped run to continue (no %s.state: "+
-			"a run that finished removes it); train it further with -model %s", path, path, path)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("resume: %w", err)
-	}
-	if st.Version != m.Version() {
-		return nil, nil, fmt.Errorf("resume: %s.state belongs to model %s, but %s is %s; "+
-			"continue with -model %s instead (a new optimiser state)", path, st.Version,
-			path, m.Version(), path)
-	}
-	return m, &st, nil
-}
-
-// checkResume refuses flags that cannot continue the stopped run of m: a
-// step count it has already reached, or another shape.
-func checkResume(m *ae.Model, st *ae.TrainState, steps int, arch string, archSet bool) error {
-	if steps <= st.Step {
-		return fmt.Errorf("resume: the stopped run has done %d steps already, and -steps is "+
-			"%d; repeat the first run's -steps (its state is kept)", st.Step, steps)
-	}
-	if !archSet {
-		return nil
-	}
-	a, err := parseArch(arch)
-	if err != nil {
-		return err
-	}
-	b := m.Header.Arch
-	if a.PatchIn != b.PatchIn || a.PatchOut != b.PatchOut || a.Stride != b.Stride ||
-		!slices.Equal(a.Hidden, b.Hidden) {
-		widths := make([]string, len(b.Hidden))
-		for i, h := range b.Hidden {
-			widths[i] = strconv.Itoa(h)
-		}
-		return fmt.Errorf("resume: -arch %s, but the stopped run's model is %d:%d:%d:%s",
-			arch, b.PatchIn, b.PatchOut, b.Stride, strings.Join(widths, ","))
-	}
-	return nil
-}
-
-// saveState writes the training state atomically.
-func saveState(path string, st ae.TrainState) error {
-	data, err := st.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("save training state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save training state: %w", err)
-	}
-	return nil
 }

@@ -122,7 +122,9 @@ func TestTrainResume(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a.png"), data, 0o644)
 	out := filepath.Join(t.TempDir(), "m.cfm")
 	log := slog.New(slog.DiscardHandler)
-	args := []string{"train", "-images", dir, "-o", out, "-arch", "7:3:1:16",
+	// -images is relative to the working folder; the state records it whole.
+	t.Chdir(filepath.Dir(dir))
+	args := []string{"train", "-images", filepath.Base(dir), "-o", out, "-arch", "7:3:1:16",
 		"-steps", "3000", "-batch", "8", "-checkpoint-every", "20"}
 
 	// Stop the first run once a checkpoint's state exists.
@@ -163,6 +165,7 @@ func TestTrainResume(t *testing.T) {
 		"other lr":    {"-lr", "0.002", "-resume"},
 		"other seed":  {"-seed", "2", "-resume"},
 		"no warm-up":  {"-warmup", "0", "-resume"},
+		"a new run":   {},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		err := run(ctx, log, append(slices.Clone(args), extra...))
@@ -200,7 +203,9 @@ func TestTrainResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same values are accepted (0.001 is -lr's default, written
-	// another way); -resume alone takes them all from the state.
+	// another way); -resume alone takes them all from the state, in
+	// another working folder too.
+	t.Chdir(t.TempDir())
 	same := []string{"train", "-o", out, "-resume", "-lr", "1e-3", "-batch", "8"}
 	if err := run(ctx2, log, same); err != nil {
 		t.Fatalf("resume: %v", err)
