@@ -36,7 +36,7 @@ func newEnv(t *testing.T, ctx context.Context, b broker, name string) *env {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-	prefix := fmt.Sprintf("it-%s-%s-%s", runID, b.name, strings.ToLower(name))
+	prefix := fmt.Sprintf("it-%s-%s-%s", uniqueID(), b.name, strings.ToLower(name))
 	cfg := &pipeline.Config{Brokers: b.brokers, TopicPrefix: prefix, Partitions: 4,
 		Logger: log}
 	if err := pipeline.EnsureTopics(ctx, cfg); err != nil {

@@ -220,7 +220,7 @@ func testBrokerRestart(t *testing.T, ctx context.Context, pb private) {
 	const n, group = 30, "denoisers"
 	e := &env{log: slog.New(slog.NewTextHandler(testWriter{t},
 		&slog.HandlerOptions{Level: slog.LevelWarn}))}
-	e.cfg = &pipeline.Config{Brokers: pb.brokers, TopicPrefix: "it-" + runID + "-restart",
+	e.cfg = &pipeline.Config{Brokers: pb.brokers, TopicPrefix: "it-" + uniqueID() + "-restart",
 		Partitions: 4, Logger: e.log}
 	if err := pipeline.EnsureTopics(ctx, e.cfg); err != nil {
 		t.Fatal(err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,14 @@ var runID = func() string {
 	rand.Read(b[:])
 	return time.Now().UTC().Format("150405") + "-" + hex.EncodeToString(b[:])
 }()
+
+var idSeq atomic.Int64
+
+// uniqueID is runID with a sequence number, so that a test run again in the
+// same process (go test -count=2) gets topics of its own too.
+func uniqueID() string {
+	return fmt.Sprintf("%s-%d", runID, idSeq.Add(1))
+}
 
 // broker is where a suite run sends its records.
 type broker struct {
