@@ -182,9 +182,10 @@ func checkResume(m *ae.Model, st *ae.TrainState, steps int, arch string, archSet
 
 // saveCheckpoint writes a checkpoint: the model to path and the state to
 // path.state, each through a file of its own name renamed into place, the
-// state last. A failure leaves the previous pair as it was, but for a crash
-// between the two renames, after which -resume says the two do not belong
-// together.
+// state last. A failure leaves the previous pair as it was: should the
+// state's rename fail, the previous model, kept under a second name, goes
+// back. Only a crash between the two renames leaves a pair that does not
+// belong together, which -resume then says.
 func saveCheckpoint(path string, m *ae.Model, st ae.TrainState) error {
 	data, err := st.MarshalBinary()
 	if err != nil {
@@ -202,10 +203,26 @@ func saveCheckpoint(path string, m *ae.Model, st ae.TrainState) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("save training state %s.state: %w", path, err)
 	}
+	// The previous model, under a second name (a hard link) while the pair
+	// is replaced; none at the first checkpoint of a new -o.
+	prev := filepath.Join(filepath.Dir(path), fmt.Sprintf(".prev-%s-%d",
+		filepath.Base(path), os.Getpid()))
+	os.Remove(prev)
+	if os.Link(path, prev) != nil {
+		prev = ""
+	} else {
+		defer os.Remove(prev)
+	}
 	if err := m.Save(path); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path+".state"); err != nil {
+		if prev != "" {
+			if rerr := os.Rename(prev, path); rerr != nil {
+				return fmt.Errorf("save training state %s.state: %w; and put the previous "+
+					"model back: %w", path, err, rerr)
+			}
+		}
 		return fmt.Errorf("save training state %s.state: %w", path, err)
 	}
 	return nil

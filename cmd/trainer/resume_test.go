@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -136,5 +137,45 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// A state that cannot be put in place leaves the previous pair: the model
+// written just before it goes back to the previous one.
+func TestSaveCheckpointKeepsThePair(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.cfm")
+	m1, err := ae.NewModel("m", ae.Arch{PatchIn: 7, PatchOut: 3, Stride: 1,
+		Hidden: []int{8}}, 51)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1.Stamp()
+	st := ae.TrainState{Step: 10, Adam: ae.NewAdam(len(m1.Net.Params)), Version: m1.Version()}
+	if err := saveCheckpoint(path, m1, st); err != nil {
+		t.Fatal(err)
+	}
+	m2 := m1.Clone()
+	m2.Net.Params[0] += 1
+	m2.Stamp()
+	st.Step, st.Version = 20, m2.Version()
+	// A folder with something in it cannot be renamed over.
+	if err := os.Remove(path + ".state"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(path+".state", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveCheckpoint(path, m2, st); err == nil {
+		t.Fatal("the state was put in place over a folder")
+	}
+	got, err := ae.Load(path)
+	if err != nil || got.Version() != m1.Version() {
+		t.Fatalf("model after the failed checkpoint: %v, %v; want the previous one, %s", got,
+			err, m1.Version())
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 2 {
+		t.Errorf("files left: %v, want m.cfm and m.cfm.state", left)
 	}
 }

@@ -71,16 +71,17 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 		return errors.New("train: -resume continues the model in -o; drop -model (or drop " +
 			"-resume to start a new run from -model)")
 	}
-	if _, err := os.Stat(*out + ".state"); err == nil && !*resume {
-		return fmt.Errorf("train: %s holds a stopped run (%s.state); continue it with "+
-			"trainer train -o %s -resume, or remove %s.state to start over", *out, *out,
-			shellQuote(*out), *out)
-	}
+	// Locked first, so that a run still going is not taken for a stopped one.
 	unlock, err := lockRun(*out)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if _, err := os.Stat(*out + ".state"); err == nil && !*resume {
+		return fmt.Errorf("train: %s holds a stopped run (%s.state); continue it with "+
+			"trainer train -o %s -resume, or start over after rm %s", *out, *out,
+			shellQuote(*out), shellQuote(*out+".state"))
+	}
 	var m *ae.Model
 	var state *ae.TrainState
 	if *resume {
@@ -97,9 +98,9 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if *images == "" {
 		return errors.New("train: -images is required")
 	}
-	if *warmup < -1 {
+	if *warmup < -1 || *warmup > *steps {
 		return fmt.Errorf("train: -warmup %d: want -1 (the default, min(500, steps/10)), 0 "+
-			"(none) or a step count", *warmup)
+			"(none) or a step count up to -steps %d", *warmup, *steps)
 	}
 	// Settings are checked before images load and guides are made.
 	if err := (ae.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, LRFinal: *lrFinal,

@@ -179,6 +179,15 @@ func TestTrainResume(t *testing.T) {
 			t.Fatalf("%s (%v): the stopped run changed", name, err)
 		}
 	}
+	// While a run holds -o, another is told so, not that the run stopped.
+	unlock, err := lockRun(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, log, args); err == nil || !strings.Contains(err.Error(), "another run") {
+		t.Fatalf("a run on a locked -o: %v, want refused as another run's", err)
+	}
+	unlock()
 	// A run stopped before its first step writes nothing either.
 	gone, stop := context.WithCancel(context.Background())
 	stop()
