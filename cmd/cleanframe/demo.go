@@ -37,7 +37,7 @@ type demoConfig struct {
 }
 
 func (c *demoConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.images, "images", "examples/images", "folder of clean sample `images`")
+	fs.StringVar(&c.images, "images", "examples/images", "`folder` of clean sample images")
 	fs.StringVar(&c.out, "out", filepath.Join("out", "demo"), "output `folder`")
 	fs.Float64Var(&c.sigma, "sigma", 25, "Gaussian noise deviation added, 0-255 scale")
 	fs.Uint64Var(&c.seed, "seed", 1, "noise seed")
@@ -70,6 +70,11 @@ func runDemo(ctx context.Context, w io.Writer, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("demo: unexpected arguments %q", fs.Args())
 	}
+	if c.timeout <= 0 {
+		return fmt.Errorf("demo: -timeout %v: want a positive duration, such as 3m", c.timeout)
+	}
+	imagesSet := false
+	fs.Visit(func(f *flag.Flag) { imagesSet = imagesSet || f.Name == "images" })
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
 		return fmt.Errorf("demo: log level %q: want debug, info, warn or error", c.level)
@@ -81,8 +86,20 @@ func runDemo(ctx context.Context, w io.Writer, args []string) error {
 
 	// Inputs first: a missing folder should fail before anything starts.
 	imgs, err := dataset.LoadDir(c.images)
-	if err != nil {
+	if err != nil && !imagesSet {
 		return fmt.Errorf("demo: %w (run from the repository root, or pass --images)", err)
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	// Outputs and record keys are named by stem: a.png and a.jpg would collide.
+	stems := make(map[string]string)
+	for _, img := range imgs {
+		if other, ok := stems[stem(img.Name)]; ok {
+			return fmt.Errorf("demo: %s and %s share the name %q, which names their "+
+				"outputs; keep one of them", other, img.Name, stem(img.Name))
+		}
+		stems[stem(img.Name)] = img.Name
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -93,7 +110,9 @@ func runDemo(ctx context.Context, w io.Writer, args []string) error {
 	}
 
 	// The broker, its topics, and a denoiser that follows the models topic.
-	broker, err := pipeline.StartEmbedded(ctx, 0)
+	// The broker outlives ctx (a Ctrl-C): it closes last, after the denoiser
+	// has stopped, whose writer would otherwise wait for it forever.
+	broker, err := pipeline.StartEmbedded(context.WithoutCancel(ctx), 0)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"image"
 	"image/color"
 	"os"
@@ -24,6 +26,7 @@ func TestRunArgs(t *testing.T) {
 		{[]string{"nope"}, "unknown command"},
 		{[]string{"demo", "extra"}, "unexpected arguments"},
 		{[]string{"demo", "--images", "/nonexistent"}, "list images"},
+		{[]string{"demo", "--timeout", "0s"}, "positive duration"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args)
@@ -77,5 +80,70 @@ func TestDemo(t *testing.T) {
 	if !row.MatchString(w.String()) || !strings.Contains(w.String(), "mean (sigma 25, seed 1)") ||
 		!strings.Contains(w.String(), "trainer round: 3 steps") {
 		t.Errorf("demo output lacks the table rows or the trainer line:\n%s", w.String())
+	}
+}
+
+// signalWriter closes seen when a write contains want.
+type signalWriter struct {
+	want string
+	seen chan struct{}
+	once bool
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	if !w.once && bytes.Contains(p, []byte(w.want)) {
+		w.once = true
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+// Two images that share a stem are refused before anything starts, since
+// their outputs and record keys would collide; and a demo stopped (Ctrl-C)
+// while images are in flight returns, the broker closing after the
+// denoiser, which used to wait for it forever.
+func TestDemoStemsAndStop(t *testing.T) {
+	in := t.TempDir()
+	g := image.NewGray(image.Rect(0, 0, 64, 64))
+	b, err := imageio.EncodePNG(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.png", "b.png", "c.png"} {
+		if err := os.WriteFile(filepath.Join(in, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dupe := t.TempDir()
+	os.WriteFile(filepath.Join(dupe, "a.png"), b, 0o644)
+	os.WriteFile(filepath.Join(dupe, "a.bmp"), b, 0o644) // a PNG named .bmp: read by content
+	err = runDemo(context.Background(), io.Discard, []string{"--images", dupe,
+		"--out", t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), `share the name "a"`) {
+		t.Fatalf("demo on a.png and a.bmp: %v, want them refused", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &signalWriter{want: "published", seen: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, w, []string{"--images", in, "--out", t.TempDir(),
+			"--log-level", "error", "--model", "quality"})
+	}()
+	select {
+	case <-w.seen:
+		cancel()
+	case err := <-done:
+		t.Fatalf("demo ended before publishing: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !errors.Is(err, context.Canceled) {
+			t.Errorf("stopped demo: %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		// With the broker closing first it took 30 s or forever; now 1 s.
+		t.Fatal("the stopped demo did not return within 20 s")
 	}
 }
