@@ -167,3 +167,31 @@ func TestFailedCheckpointReturnsNoModel(t *testing.T) {
 		t.Error("a warm-up longer than the run was accepted")
 	}
 }
+
+// Without SigmaMax a new model trains over 2..55 and a trained one over
+// its own range; a SigmaMin given alone is kept.
+func TestTrainSigmaDefaults(t *testing.T) {
+	m := testModel(t, Arch{PatchIn: 5, PatchOut: 3, Stride: 1, Hidden: []int{4}})
+	for _, tt := range []struct {
+		model          Noise
+		given, wantRange [2]float64
+	}{
+		{Noise{}, [2]float64{}, [2]float64{2, 55}},
+		{Noise{}, [2]float64{5, 0}, [2]float64{5, 55}},
+		{Noise{Kind: "gaussian", SigmaMin: 10, SigmaMax: 30}, [2]float64{}, [2]float64{10, 30}},
+		{Noise{Kind: "gaussian", SigmaMin: 10, SigmaMax: 30}, [2]float64{15, 0},
+			[2]float64{15, 30}},
+		{Noise{Kind: "gaussian", SigmaMin: 10, SigmaMax: 30}, [2]float64{1, 9},
+			[2]float64{1, 9}},
+	} {
+		m.Header.TrainNoise = tt.model
+		c := TrainConfig{Steps: 10, SigmaMin: tt.given[0], SigmaMax: tt.given[1]}
+		if err := c.fill(m); err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]float64{c.SigmaMin, c.SigmaMax}; got != tt.wantRange {
+			t.Errorf("model %+v, given %v: range %v, want %v", tt.model, tt.given, got,
+				tt.wantRange)
+		}
+	}
+}

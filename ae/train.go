@@ -18,8 +18,8 @@ type TrainConfig struct {
 	LR       float64 // peak learning rate; default 1e-3
 	LRFinal  float64 // learning rate at the last step (cosine decay); default LR/50
 	Warmup   int     // steps of linear warm-up; default min(500, Steps/10); NoWarmup: none
-	SigmaMin float64 // Gaussian noise deviation range on the 0–255 scale;
-	SigmaMax float64 // default the model's training range, else 25..25
+	SigmaMin float64 // Gaussian noise deviation range on the 0–255 scale; when
+	SigmaMax float64 // SigmaMax is 0, the model's range, else 2..55 (SigmaMin kept if set)
 	Seed     uint64  // seeds patch choice and noise
 
 	// Corruption, when set, makes the noisy inputs instead of Gaussian
@@ -93,10 +93,16 @@ func (c *TrainConfig) fill(m *Model) error {
 		c.Warmup = 0
 	}
 	if c.SigmaMax == 0 {
-		c.SigmaMin, c.SigmaMax = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
-		if c.SigmaMax == 0 {
-			c.SigmaMin, c.SigmaMax = 25, 25
+		lo, hi := m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
+		if hi == 0 {
+			// A new model: the range the shipped models were trained on, which
+			// serves sigma 5 to 50 blind.
+			lo, hi = 2, 55
 		}
+		if c.SigmaMin == 0 {
+			c.SigmaMin = lo
+		}
+		c.SigmaMax = hi
 	}
 	if c.LogEvery == 0 {
 		c.LogEvery = 100

@@ -36,11 +36,15 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	lr := fs.Float64("lr", 1e-3, "peak learning rate")
 	lrFinal := fs.Float64("lr-final", 0, "final learning rate of the cosine decay (default lr/50)")
 	warmup := fs.Int("warmup", -1, "warm-up steps: -1 for min(500, steps/10), 0 for none")
-	smin := fs.Float64("sigma-min", 0, "lowest training noise deviation, 0–255 scale")
-	smax := fs.Float64("sigma-max", 0, "highest training noise deviation (default: model's)")
-	corruption := fs.String("corruption", "", "training corruption, e.g. "+
-		"gaussian:5-50,poisson:0.5-4:0-5,jpeg:30-90 (see ae.ParseCorruption; "+
-		"default: gaussian over -sigma-min..-sigma-max)")
+	smin := fs.Float64("sigma-min", 0, "lowest training noise deviation, 0–255 scale "+
+		"(default: the model's, for a new model 2)")
+	smax := fs.Float64("sigma-max", 0, "highest training noise deviation (default: the "+
+		"model's, for a new model 55)")
+	corruption := fs.String("corruption", "", "training corruption: one or more of "+
+		"gaussian:MIN-MAX, poisson:GAINMIN-GAINMAX[:READMIN-READMAX] and jpeg:QMIN-QMAX, "+
+		"comma-separated, each optionally weighted *WEIGHT, e.g. gaussian:2-55,jpeg:30-90*0.5 "+
+		"(sigmas and gains 0–255 scale, qualities 1–100; default: gaussian over "+
+		"-sigma-min..-sigma-max)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	every := fs.Int("checkpoint-every", 2000, "steps between checkpoints written to -o "+
 		"(with the optimiser state beside it in -o.state)")
@@ -98,7 +102,11 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if *images == "" {
 		return errors.New("train: -images is required")
 	}
-	if *warmup < -1 || *warmup > *steps {
+	if *batch < 1 || !(*lr > 0) {
+		return fmt.Errorf("train: -batch %d and -lr %v: want at least 1 and above 0", *batch,
+			*lr)
+	}
+	if *warmup < -1 || (*steps >= 1 && *warmup > *steps) {
 		return fmt.Errorf("train: -warmup %d: want -1 (the default, min(500, steps/10)), 0 "+
 			"(none) or a step count up to -steps %d", *warmup, *steps)
 	}
@@ -166,7 +174,10 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	if m.Pilot != nil {
 		lo, hi := *smin, *smax
 		if hi == 0 {
-			lo, hi = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
+			hi = m.Header.TrainNoise.SigmaMax
+			if lo == 0 {
+				lo = m.Header.TrainNoise.SigmaMin
+			}
 		}
 		log.Info("making guides", "planes", len(planes), "per_image", *perImage,
 			"sigma_min", lo, "sigma_max", hi)

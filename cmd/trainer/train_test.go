@@ -78,7 +78,8 @@ func TestTrainCommand(t *testing.T) {
 	// before any step, and the model written above stays; so is an -o that
 	// is a folder.
 	for _, extra := range [][]string{{"-lr-final", "-1"}, {"-lr-final", "0.1"},
-		{"-checkpoint-every", "-5"}, {"-warmup", "-2"}, {"-o", dir}} {
+		{"-checkpoint-every", "-5"}, {"-warmup", "-2"}, {"-o", dir}, {"-batch", "0"},
+		{"-lr", "0"}, {"-steps", "-5"}} {
 		args := append([]string{"train", "-images", dir, "-o", out, "-arch", "7:3:1:16",
 			"-steps", "50", "-batch", "4"}, extra...)
 		if err := run(ctx, log, args); err == nil {
