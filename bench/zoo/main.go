@@ -39,6 +39,18 @@ func run() error {
 	sigma := flag.Float64("sigma", 25, "noise deviation, 0–255 scale")
 	runs := flag.Int("runs", 5, "timed runs per model; the best is kept")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only)", flag.Args())
+	}
+	if *runs < 1 || !(*sigma > 0 && *sigma <= 255) {
+		return fmt.Errorf("-runs %d and -sigma %v: want at least 1 run and a sigma in (0, 255]",
+			*runs, *sigma)
+	}
+	for _, name := range strings.Split(*models, ",") {
+		if strings.TrimSpace(name) == "" {
+			return fmt.Errorf("-models %q: an empty model name", *models)
+		}
+	}
 
 	img, err := dataset.Open(*image)
 	if err != nil {
