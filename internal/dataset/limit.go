@@ -2,9 +2,11 @@ package dataset
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"os"
+	"path/filepath"
 
 	"github.com/disintegration/imaging"
 
@@ -17,6 +19,10 @@ import (
 // imageio's EXIF reader, which, unlike imaging's, finds EXIF that is not
 // the first APP1 segment.
 func decodeFile(path string) (image.Image, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder; give the image files in it (such as %s)",
+			path, filepath.Join(path, "*.png"))
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -38,6 +44,9 @@ func decodeFile(path string) (image.Image, error) {
 		}
 	}
 	img, err := imaging.Decode(bytes.NewReader(data))
+	if errors.Is(err, image.ErrFormat) {
+		return nil, fmt.Errorf("%w: not PNG, JPEG, GIF, BMP or TIFF, the formats read here", err)
+	}
 	if err != nil {
 		return nil, err
 	}

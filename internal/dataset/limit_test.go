@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cleanframe/cleanframe/internal/imageio"
@@ -23,5 +24,20 @@ func TestOpenRefusesHugeHeader(t *testing.T) {
 	img, err := Open(small)
 	if err != nil || img.Image.Bounds().Dx() != 8 || img.Image.Bounds().Dy() != 16 {
 		t.Errorf("Open(small, orientation 6) = %v, %v; want 8x16", img.Image.Bounds(), err)
+	}
+}
+
+// A folder, or a file in a format not read here, gets an error that says
+// what to give instead.
+func TestOpenSaysWhatToGive(t *testing.T) {
+	dir := t.TempDir()
+	webp := filepath.Join(dir, "x.webp")
+	if err := os.WriteFile(webp, []byte("RIFF\x00\x00\x00\x00WEBPVP8 "), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{dir: "is a folder", webp: "PNG, JPEG, GIF"} {
+		if _, err := Open(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%s) = %v, want an error saying %q", path, err, want)
+		}
 	}
 }
