@@ -173,7 +173,7 @@ func TestFailedCheckpointReturnsNoModel(t *testing.T) {
 func TestTrainSigmaDefaults(t *testing.T) {
 	m := testModel(t, Arch{PatchIn: 5, PatchOut: 3, Stride: 1, Hidden: []int{4}})
 	for _, tt := range []struct {
-		model          Noise
+		model            Noise
 		given, wantRange [2]float64
 	}{
 		{Noise{}, [2]float64{}, [2]float64{2, 55}},
