@@ -379,6 +379,10 @@ func (s *refineScratch) match(p Plane, prm RefineParams) {
 	for r := range s.worst {
 		s.worst[r] = float32(math.Inf(1)) // the distance a full list refuses
 	}
+	// Sized for the widest shift: every reference row and column.
+	s.erow = grow(s.erow, xs[nx-1]-xs[0]+k)
+	s.hs = grow(s.hs, (ys[len(ys)-1]-ys[0]+k)*nx)
+	s.dd = grow(s.dd, nx)
 	// inside is the range [lo, hi) of refs whose shifted position lies in
 	// [start, end); refs are sorted.
 	inside := func(refs []int, shift, start, end int) (lo, hi int) {
@@ -401,8 +405,6 @@ func (s *refineScratch) match(p Plane, prm RefineParams) {
 				continue
 			}
 			xlo, xhi := xs[j0], xs[j1-1]+k
-			s.erow = grow(s.erow, xhi-xlo)
-			s.hs = grow(s.hs, (yhi-ylo)*nx)
 			// hs holds, per row and reference column, the sum of the 8
 			// squared differences of that block row.
 			for y := ylo; y < yhi; y++ {
@@ -419,7 +421,6 @@ func (s *refineScratch) match(p Plane, prm RefineParams) {
 					hs[j] = e[0] + e[1] + e[2] + e[3] + e[4] + e[5] + e[6] + e[7]
 				}
 			}
-			s.dd = grow(s.dd, nx)
 			dd := s.dd[j0:j1]
 			for i := i0; i < i1; i++ {
 				// dd sums the block rows top to bottom, as block by block.
