@@ -93,16 +93,7 @@ func (c *TrainConfig) fill(m *Model) error {
 		c.Warmup = 0
 	}
 	if c.SigmaMax == 0 {
-		lo, hi := m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
-		if hi == 0 {
-			// A new model: the range the shipped models were trained on, which
-			// serves sigma 5 to 50 blind.
-			lo, hi = 2, 55
-		}
-		if c.SigmaMin == 0 {
-			c.SigmaMin = lo
-		}
-		c.SigmaMax = hi
+		c.SigmaMin, c.SigmaMax = c.NoiseRange(m)
 	}
 	if c.LogEvery == 0 {
 		c.LogEvery = 100
@@ -128,6 +119,24 @@ func (c *TrainConfig) fill(m *Model) error {
 			c.CheckpointEvery)
 	}
 	return nil
+}
+
+// NoiseRange is the range of Gaussian noise deviations a run trains m on:
+// SigmaMin..SigmaMax when SigmaMax is set; else m's training range, or for
+// a new model 2..55 (the range the shipped models were trained on, which
+// serves sigma 5 to 50 blind), from SigmaMin instead when that is set.
+func (c TrainConfig) NoiseRange(m *Model) (lo, hi float64) {
+	if c.SigmaMax != 0 {
+		return c.SigmaMin, c.SigmaMax
+	}
+	lo, hi = m.Header.TrainNoise.SigmaMin, m.Header.TrainNoise.SigmaMax
+	if hi == 0 {
+		lo, hi = 2, 55
+	}
+	if c.SigmaMin != 0 {
+		lo = c.SigmaMin
+	}
+	return lo, hi
 }
 
 // lr is the learning rate at step (0-based): linear warm-up, cosine decay.
@@ -245,9 +254,9 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 	if !finite(net.Params) {
 		return nil, errors.New("train: weights diverged to NaN or Inf; lower the learning rate")
 	}
-	if err != nil && reached == first {
-		// Stopped before a step: nothing new to keep, and a checkpoint
-		// already written (or the model given) stays as it is.
+	if err != nil && (reached == first || ctx.Err() == nil) {
+		// Stopped before a step, or a checkpoint failed: nothing new to keep,
+		// and the checkpoint before (or the model given) stays as it is.
 		return nil, err
 	}
 	if err != nil && ctx.Err() != nil && cfg.Checkpoint != nil {
@@ -257,10 +266,6 @@ func Train(ctx context.Context, m *Model, clean []Plane, cfg TrainConfig) (*Mode
 			return nil, errors.Join(err, cerr)
 		}
 		return snap, err
-	}
-	if err != nil && ctx.Err() == nil {
-		// A checkpoint failed: the one before it stays, with its state.
-		return nil, err
 	}
 	out.Stamp()
 	return out, err

@@ -172,13 +172,7 @@ func runTrain(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	var samples []ae.GuidedSample
 	if m.Pilot != nil {
-		lo, hi := *smin, *smax
-		if hi == 0 {
-			hi = m.Header.TrainNoise.SigmaMax
-			if lo == 0 {
-				lo = m.Header.TrainNoise.SigmaMin
-			}
-		}
+		lo, hi := ae.TrainConfig{SigmaMin: *smin, SigmaMax: *smax}.NoiseRange(m)
 		log.Info("making guides", "planes", len(planes), "per_image", *perImage,
 			"sigma_min", lo, "sigma_max", hi)
 		t := time.Now()
